@@ -1,0 +1,88 @@
+# kyrodb: a PGXS build of the extension, plus the developer entry points
+# (make test, make demo, make bench, make stop).
+#
+# The entry points must work on a fresh machine before PostgreSQL's dev files
+# exist, so PGXS is included only when it is there; test/scripts/deps.sh
+# installs it and the scripts re-enter make.
+
+EXTENSION  = kyrodb
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" kyrodb.control)
+MODULE_big = kyrodb
+
+CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
+PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
+OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+KYRODB_HDRS = $(wildcard include/kyrodb/*.h src/pg/*.h)
+
+DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+# pg_regress reads sql/NAME.sql and compares with expected/NAME.out.
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+# C++17, hidden symbols: only the entry points (marked PGDLLEXPORT) are exported.
+VISIBILITY = -fvisibility=hidden -fvisibility-inlines-hidden
+PG_CPPFLAGS = -Iinclude -Isrc/pg '-DPGDLLEXPORT=__attribute__((visibility("default")))'
+PG_CXXFLAGS = -std=c++17 -O3 $(VISIBILITY) -Wno-missing-field-initializers
+SHLIB_LINK  = -lstdc++
+
+# No LLVM bitcode: it would need clang at install time and buys nothing here.
+override with_llvm = no
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+$(OBJS): $(KYRODB_HDRS)
+else
+all:
+	@echo "PostgreSQL 15 server dev files are missing: run 'make test' or 'make deps' first" >&2
+	@exit 1
+endif
+
+# Kernels of one instruction set are compiled with its flags and chosen at run time.
+ISA_FLAGS_avx2   = -mavx2 -mfma
+ISA_FLAGS_avx512 = -mavx512f
+src/core/distance_avx2.o:   CXXFLAGS += $(ISA_FLAGS_avx2)
+src/core/distance_avx512.o: CXXFLAGS += $(ISA_FLAGS_avx512)
+build/core/distance_avx2.o:   ISA_FLAGS = $(ISA_FLAGS_avx2)
+build/core/distance_avx512.o: ISA_FLAGS = $(ISA_FLAGS_avx512)
+
+# ---------------------------------------------------------------------------
+# The core without Postgres: unit tests (GoogleTest) and micro benchmarks.
+CORE_CXXFLAGS = -std=c++17 -O3 -g -Wall -Wextra -Iinclude -pthread
+BUILD = build
+CORE_TEST_OBJS = $(patsubst src/core/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
+
+$(BUILD)/core/%.o: src/core/%.cpp $(wildcard include/kyrodb/*.h)
+	@mkdir -p $(@D)
+	g++ $(CORE_CXXFLAGS) $(ISA_FLAGS) -c $< -o $@
+
+$(BUILD)/unit_tests: $(CORE_TEST_OBJS) $(wildcard test/unit/*.cpp)
+	g++ $(CORE_CXXFLAGS) $(wildcard test/unit/*.cpp) $(CORE_TEST_OBJS) -lgtest -lgtest_main -o $@
+
+# hnswlib picks its SIMD at compile time, so the benchmark is built for this CPU.
+$(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)
+	g++ $(CORE_CXXFLAGS) -march=native $(wildcard bench/*_bench.cpp) $(CORE_TEST_OBJS) -lbenchmark -lbenchmark_main -o $@
+
+.PHONY: unit deps test demo stop bench
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+deps:
+	bash test/scripts/deps.sh
+
+test:
+	bash test/scripts/test.sh
+
+demo:
+	bash test/scripts/demo.sh
+
+stop:
+	bash test/scripts/demo.sh stop
+
+bench:
+	bash bench/run.sh
+
+EXTRA_CLEAN = $(BUILD) results regression.diffs regression.out tmp_check log

@@ -1,0 +1,36 @@
+#include "guard.h"
+
+extern "C" {
+#include "utils/memutils.h"
+}
+
+namespace kyrodb::pg {
+
+void raise_caught(ErrorData *pg_error, bool out_of_memory, const char *message) {
+    if (pg_error != nullptr) ReThrowError(pg_error);
+    if (out_of_memory)
+        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory"),
+                        errdetail("kyrodb could not allocate memory for a C++ object.")));
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("kyrodb internal error: %s", message)));
+    pg_unreachable();
+}
+
+void pg_call_thunk(void (*thunk)(void *), void *context) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    ErrorData *error = nullptr;
+    PG_TRY();
+    {
+        thunk(context);
+    }
+    PG_CATCH();
+    {
+        // Copy the error out of ErrorContext so it survives FlushErrorState.
+        MemoryContextSwitchTo(caller_context);
+        error = CopyErrorData();
+        FlushErrorState();
+    }
+    PG_END_TRY();
+    if (error != nullptr) throw PgError{error};
+}
+
+}  // namespace kyrodb::pg

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kyrodb needs that are missing (as root, or
+# through sudo). Usage: deps.sh [test|demo|bench]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/scripts/common.sh
+
+purpose=${1:-test}
+packages=(g++ make perl postgresql-15 postgresql-client-15 postgresql-server-dev-15
+          libhnswlib-dev libgtest-dev libbenchmark-dev libipc-run-perl)
+case "$purpose" in
+    demo)  packages+=(npm) ;;
+    bench) packages+=(npm gnuplot-nox libpq-dev dataset-fashion-mnist) ;;
+esac
+command -v runuser >/dev/null || packages+=(util-linux)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
