@@ -1,0 +1,146 @@
+// AVX2 + FMA distance kernels. Compiled with -mavx2 -mfma: everything here besides the table
+// must stay internal (anonymous namespace, no shared inline/template code) so the linker can
+// never pick an AVX-encoded copy of a function for use on a CPU without AVX2.
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "distance_avx2.cpp must be compiled with -mavx2 -mfma"
+#endif
+
+#include <immintrin.h>
+
+#include "kyrodb/distance.h"
+
+namespace kyrodb {
+namespace {
+
+// Each FMA needs two loads and a core does two loads per cycle, so at most one FMA per cycle:
+// 4 independent accumulators of 8 lanes cover the ~4-cycle FMA latency.
+constexpr std::size_t kLanes = 8;
+constexpr std::size_t kStep = 4 * kLanes;
+
+float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Mask selecting the first `rem` (0..7) lanes, for the tail. Masked-off lanes are neither read
+// (no fault past the end of the vector) nor nonzero.
+__m256i tail_mask(std::size_t rem) {
+    static const int kBits[2 * kLanes] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(kBits + kLanes - rem));
+}
+
+float l2_squared_avx2(const float *a, const float *b, std::size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + kStep <= n; i += kStep) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+    }
+    for (; i + kLanes <= n; i += kLanes) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m));
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+float inner_product_avx2(const float *a, const float *b, std::size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + kStep <= n; i += kStep) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + kLanes <= n; i += kLanes)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+float l1_avx2(const float *a, const float *b, std::size_t n) {
+    // |x| = x with the sign bit cleared.
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + kStep <= n; i += kStep) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+        s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d0));
+        s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d1));
+        s2 = _mm256_add_ps(s2, _mm256_andnot_ps(sign, d2));
+        s3 = _mm256_add_ps(s3, _mm256_andnot_ps(sign, d3));
+    }
+    for (; i + kLanes <= n; i += kLanes) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d));
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m));
+        s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d));
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+void cosine_parts_avx2(const float *a, const float *b, std::size_t n, float *dot, float *norm_a,
+                       float *norm_b) {
+    // Three sums x 2 accumulators = 6 independent FMA chains; with the 4 loaded values they fit
+    // the 16 YMM registers without spilling (4 accumulators each would not).
+    __m256 d0 = _mm256_setzero_ps(), d1 = d0, a0 = d0, a1 = d0, b0 = d0, b1 = d0;
+    std::size_t i = 0;
+    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+        __m256 x0 = _mm256_loadu_ps(a + i), y0 = _mm256_loadu_ps(b + i);
+        __m256 x1 = _mm256_loadu_ps(a + i + 8), y1 = _mm256_loadu_ps(b + i + 8);
+        d0 = _mm256_fmadd_ps(x0, y0, d0);
+        a0 = _mm256_fmadd_ps(x0, x0, a0);
+        b0 = _mm256_fmadd_ps(y0, y0, b0);
+        d1 = _mm256_fmadd_ps(x1, y1, d1);
+        a1 = _mm256_fmadd_ps(x1, x1, a1);
+        b1 = _mm256_fmadd_ps(y1, y1, b1);
+    }
+    if (i + kLanes <= n) {
+        __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+        d0 = _mm256_fmadd_ps(x, y, d0);
+        a0 = _mm256_fmadd_ps(x, x, a0);
+        b0 = _mm256_fmadd_ps(y, y, b0);
+        i += kLanes;
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        __m256 x = _mm256_maskload_ps(a + i, m), y = _mm256_maskload_ps(b + i, m);
+        d1 = _mm256_fmadd_ps(x, y, d1);
+        a1 = _mm256_fmadd_ps(x, x, a1);
+        b1 = _mm256_fmadd_ps(y, y, b1);
+    }
+    *dot = hsum(_mm256_add_ps(d0, d1));
+    *norm_a = hsum(_mm256_add_ps(a0, a1));
+    *norm_b = hsum(_mm256_add_ps(b0, b1));
+}
+
+}  // namespace
+
+namespace detail {
+extern const DistanceKernels avx2_kernels = {Isa::Avx2,         "avx2",  l2_squared_avx2,
+                                             inner_product_avx2, l1_avx2, cosine_parts_avx2};
+}  // namespace detail
+
+}  // namespace kyrodb
