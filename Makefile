@@ -62,6 +62,11 @@ $(BUILD)/core/%.o: src/core/%.cpp $(wildcard include/kyrodb/*.h)
 $(BUILD)/unit_tests: $(CORE_TEST_OBJS) $(wildcard test/unit/*.cpp)
 	g++ $(CORE_CXXFLAGS) $(wildcard test/unit/*.cpp) $(CORE_TEST_OBJS) -lgtest -lgtest_main -o $@
 
+# A libpq client speaking pgvector's wire formats, run against a live server.
+$(BUILD)/wire_tests: test/client/wire_test.cpp
+	@mkdir -p $(@D)
+	g++ $(CORE_CXXFLAGS) -I/usr/include/postgresql $< -lpq -lgtest -lgtest_main -o $@
+
 # hnswlib picks its SIMD at compile time, so the benchmark is built for this CPU.
 $(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)
 	g++ $(CORE_CXXFLAGS) -march=native $(wildcard bench/*_bench.cpp) $(CORE_TEST_OBJS) -lbenchmark -lbenchmark_main -o $@

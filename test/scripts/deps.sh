@@ -7,11 +7,14 @@ cd "$(dirname "$0")/../.."
 
 purpose=${1:-test}
 packages=(g++ make perl postgresql-15 postgresql-client-15 postgresql-server-dev-15
-          libhnswlib-dev libgtest-dev libbenchmark-dev libipc-run-perl)
+          libpq-dev libhnswlib-dev libgtest-dev libbenchmark-dev libipc-run-perl)
 case "$purpose" in
-    demo)  packages+=(npm) ;;
-    bench) packages+=(npm gnuplot-nox libpq-dev dataset-fashion-mnist) ;;
+    demo)  ;;
+    bench) packages+=(gnuplot-nox libpq-dev dataset-fashion-mnist) ;;
 esac
+# npm fetches the demo's embeddings; any install of it will do (Node.js's
+# own nodejs package ships one and conflicts with Debian's npm).
+if [ "$purpose" != test ] && ! command -v npm >/dev/null; then packages+=(npm); fi
 command -v runuser >/dev/null || packages+=(util-linux)
 
 missing=()

@@ -17,15 +17,23 @@ count() {  # count PASSED FAILED
     failed=$((failed + $2))
 }
 
+# run_gtest BINARY: run a GoogleTest binary and count its results.
+run_gtest() {
+    local log p f
+    log=$(mktemp)
+    "$1" --gtest_brief=1 >"$log" 2>&1
+    grep -vE '^Running main|^\[==========\]' "$log" | tail -n 40
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log")
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log")
+    if [ -z "$p$f" ]; then f=1; fi  # crashed before its summary
+    count "${p:-0}" "${f:-0}"
+    rm -f "$log"
+}
+
 # ---- GoogleTest: the core without Postgres
-make -s build/unit_tests >/dev/null || { echo "unit test build failed"; exit 1; }
-unit_log=$(mktemp)
-build/unit_tests --gtest_brief=1 2>&1 | tee "$unit_log" | tail -n 3
-p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$unit_log")
-f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$unit_log")
-if [ -z "$p$f" ]; then f=1; fi
-count "${p:-0}" "${f:-0}"
-rm -f "$unit_log"
+make -s build/unit_tests build/wire_tests >/dev/null || { echo "unit test build failed"; exit 1; }
+echo "== unit tests (core)"
+run_gtest build/unit_tests
 
 # ---- a throwaway cluster
 work=$(mktemp -d /tmp/kyrodb-test.XXXXXX)
@@ -40,7 +48,12 @@ cluster_init "$work/data" "$work" "$port" || exit 1
 cluster_start "$work/data" "$work/server.log" || exit 1
 export PGHOST=$work PGPORT=$port PGUSER=$(pg_owner)
 
+# ---- a libpq client using pgvector's wire formats
+echo "== wire tests (libpq)"
+run_gtest build/wire_tests
+
 # ---- pg_regress
+echo "== pg_regress"
 regress_log=$(mktemp)
 make -s installcheck >"$regress_log" 2>&1
 status=$?
@@ -59,10 +72,11 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     mkdir -p "$tap"
     cp -r test/t "$tap/"
     [ "$(id -u)" -eq 0 ] && chown -R "$(pg_owner)" "$tap"
+    echo "== TAP"
     tap_log=$(mktemp)
     (cd "$tap" && as_owner env PATH="$PG_BIN:$PATH" PERL5LIB="$PG_PERL" TESTDIR="$tap" \
         PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
-        prove -v t/ ) >"$tap_log" 2>&1
+        prove -v -I t t/*.pl ) >"$tap_log" 2>&1
     status=$?
     grep -E '^(t/|ok|not ok|Files=|Result:)|^#' "$tap_log" | grep -v '^# *$' | tail -n 100
     p=$(grep -cE '^ *ok [0-9]' "$tap_log")
