@@ -23,26 +23,13 @@ namespace {
 constexpr std::size_t kLanes = 16;
 constexpr std::size_t kStep = 4 * kLanes;
 
-// The first k (0..15) lanes, for head and tail: masked-off lanes are neither read (no fault
+// The first k (0..15) lanes, for the tail: masked-off lanes are neither read (no fault
 // outside the vector) nor nonzero.
 __mmask16 first_lanes(std::size_t k) { return static_cast<__mmask16>((1u << k) - 1u); }
 
-// Elements to process (masked) before `a` reaches a 64-byte boundary, at most n. A 64-byte load
-// crossing a cache line costs about two (misaligned vectors ran ~1.6x slower at 1536 dims on
-// Zen 4), so the main loop loads `a` aligned, and `b` too when both share their misalignment.
-std::size_t head_to_align(const float *a, std::size_t n) {
-    std::size_t head = (0 - reinterpret_cast<std::uintptr_t>(a)) / sizeof(float) % kLanes;
-    return head < n ? head : n;
-}
-
 float l2_squared_avx512(const float *a, const float *b, std::size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    std::size_t i = head_to_align(a, n);
-    if (i > 0) {
-        __mmask16 m = first_lanes(i);
-        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b));
-        s2 = _mm512_fmadd_ps(d, d, s2);
-    }
+    std::size_t i = 0;
     for (; i + kStep <= n; i += kStep) {
         __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
         __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
@@ -67,11 +54,7 @@ float l2_squared_avx512(const float *a, const float *b, std::size_t n) {
 
 float inner_product_avx512(const float *a, const float *b, std::size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    std::size_t i = head_to_align(a, n);
-    if (i > 0) {
-        __mmask16 m = first_lanes(i);
-        s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b), s2);
-    }
+    std::size_t i = 0;
     for (; i + kStep <= n; i += kStep) {
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
@@ -89,12 +72,7 @@ float inner_product_avx512(const float *a, const float *b, std::size_t n) {
 
 float l1_avx512(const float *a, const float *b, std::size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    std::size_t i = head_to_align(a, n);
-    if (i > 0) {
-        __mmask16 m = first_lanes(i);
-        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b));
-        s2 = _mm512_add_ps(s2, _mm512_abs_ps(d));
-    }
+    std::size_t i = 0;
     for (; i + kStep <= n; i += kStep) {
         __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
         __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
@@ -121,14 +99,7 @@ void cosine_parts_avx512(const float *a, const float *b, std::size_t n, float *d
                          float *norm_a, float *norm_b) {
     // Three sums x 2 accumulators = 6 independent FMA chains, enough to keep the FMA units busy.
     __m512 d0 = _mm512_setzero_ps(), d1 = d0, a0 = d0, a1 = d0, b0 = d0, b1 = d0;
-    std::size_t i = head_to_align(a, n);
-    if (i > 0) {
-        __mmask16 m = first_lanes(i);
-        __m512 x = _mm512_maskz_loadu_ps(m, a), y = _mm512_maskz_loadu_ps(m, b);
-        d0 = _mm512_fmadd_ps(x, y, d0);
-        a0 = _mm512_fmadd_ps(x, x, a0);
-        b0 = _mm512_fmadd_ps(y, y, b0);
-    }
+    std::size_t i = 0;
     for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
         __m512 x0 = _mm512_loadu_ps(a + i), y0 = _mm512_loadu_ps(b + i);
         __m512 x1 = _mm512_loadu_ps(a + i + 16), y1 = _mm512_loadu_ps(b + i + 16);

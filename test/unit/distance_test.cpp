@@ -197,6 +197,29 @@ TEST_P(DistanceKernelTest, NoReadOutsideVectors) {
     munmap(mem, 5 * page);
 }
 
+// A distance must not depend on where the vectors sit in memory: SQL and the
+// index compute the same pair from different copies and must agree exactly.
+TEST_P(DistanceKernelTest, SameResultAtEveryAlignment) {
+    std::mt19937 rng(4242);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (std::size_t n : {1, 15, 16, 17, 63, 64, 65, 128, 384, 1000, 1536}) {
+        std::vector<float> a(n + 16), b(n + 16);
+        for (auto &x : a) x = dist(rng);
+        for (auto &x : b) x = dist(rng);
+        float l2 = k_->l2_squared(a.data(), b.data(), n);
+        float ip = k_->inner_product(a.data(), b.data(), n);
+        float l1 = k_->l1(a.data(), b.data(), n);
+        for (std::size_t shift = 1; shift < 16; shift++) {
+            std::vector<float> a2(n + 16), b2(n + 16);
+            std::copy(a.begin(), a.begin() + n, a2.begin() + shift);
+            std::copy(b.begin(), b.begin() + n, b2.begin() + (16 - shift));
+            EXPECT_EQ(k_->l2_squared(a2.data() + shift, b2.data() + 16 - shift, n), l2) << n << " " << shift;
+            EXPECT_EQ(k_->inner_product(a2.data() + shift, b2.data() + 16 - shift, n), ip) << n << " " << shift;
+            EXPECT_EQ(k_->l1(a2.data() + shift, b2.data() + 16 - shift, n), l1) << n << " " << shift;
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, DistanceKernelTest,
                          ::testing::Values(Isa::Scalar, Isa::Avx2, Isa::Avx512),
                          [](const ::testing::TestParamInfo<Isa> &info) {
