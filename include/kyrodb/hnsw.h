@@ -1,0 +1,87 @@
+// HNSW over segment images: the parallel builder (hnswlib constructs the graph, which is then
+// serialized into a flat image) and the searcher, which runs on the image alone.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "kyrodb/metric.h"
+#include "kyrodb/segment.h"
+
+namespace kyrodb {
+
+struct BuildParams {
+    Metric metric;
+    uint32_t dim;
+    uint32_t m = 16;               // 2..10000
+    uint32_t ef_construction = 64;
+    unsigned threads = 0;          // 0 = std::thread::hardware_concurrency()
+    uint64_t seed = 42;            // levels are drawn from it: with threads = 1 the image is deterministic
+};
+
+// Builds an HNSW graph over n vectors (n*dim floats, already passed through prepare_vector) with their
+// payloads and returns the serialized segment image (n may be 0: a valid empty image).
+// Threads: worker threads block all signals (pthread_sigmask) first thing, touch only the inputs and
+// the graph, never call `poll`. The calling thread, while workers run, calls poll(done) about every
+// 50-100 ms with the number of elements inserted so far (and once at the end with n). If poll throws,
+// build_segment tells the workers to stop, joins them, frees everything (RAII) and rethrows the same
+// exception. Exceptions inside workers (e.g. std::bad_alloc) are captured and rethrown on the calling
+// thread after joining. Vectors must be finite. Element ids in the image are the input order (0..n-1),
+// so payload(i) == payloads[i] and vector(i) equals the input vector i.
+// Throws std::invalid_argument for bad parameters (dim == 0, m outside 2..10000, a metric outside
+// the enum, n >= UINT32_MAX) or a non-finite vector, before any thread starts.
+std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
+                                   std::size_t n, const std::function<void(std::size_t done)> &poll);
+
+// Bytes per element the build needs at peak (hnswlib graph + image), for the adapter to size segments
+// against maintenance_work_mem; a close upper estimate. Not included: the caller's input arrays and a
+// fixed ~3 MB per build (hnswlib's lock table).
+std::size_t build_bytes_per_element(uint32_t dim, uint32_t m);
+
+struct Neighbor {
+    float distance;  // index_distance(metric, query, vector)
+    uint32_t id;
+};
+
+// Search scratch (visited marks, heaps), reusable across searches and segments of any size.
+// Queries must be finite (a NaN distance has no place in the ordering); the vector type rejects
+// NaN and infinity, so a query that passed prepare_vector qualifies.
+// Not thread-safe: one Searcher per thread (a SegmentView may be shared by any number of them).
+// Once warm (it has seen a segment at least as large and an ef at least as large), a search makes
+// no allocation, provided `out` keeps its capacity.
+class Searcher {
+  public:
+    Searcher();
+    ~Searcher();
+    Searcher(const Searcher &) = delete;
+    Searcher &operator=(const Searcher &) = delete;
+
+    // Approximate: up to `ef` nearest live elements, ascending by distance (ties by id). Standard HNSW:
+    // greedy descent from entry_point through the upper levels, then a beam search with width ef on
+    // level 0. `deleted` (nullable) is a bitset of count bits (bit i set = element i is deleted, word
+    // i/64, bit i%64): deleted elements are traversed as normal graph nodes but never returned, and the
+    // result keeps ef live elements when they exist (if the graph walk finds fewer, the elements it
+    // could not reach are scanned). If ef >= count, it returns exactly what exact() returns.
+    void search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                std::vector<Neighbor> *out);
+    // Exact: every live element, ascending by distance (ties by id).
+    void exact(const SegmentView &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
+
+  private:
+    template <Metric M>
+    void search_impl(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                     std::vector<Neighbor> *out);
+    // Starts a new search over `count` elements: afterwards nothing is marked visited. O(1) except
+    // when the marks grow or the epoch wraps (every 65,535 searches).
+    void new_visit(uint32_t count);
+
+    std::vector<uint16_t> visited_;  // visited_[i] == epoch_ <=> element i visited in this search
+    uint16_t epoch_ = 0;
+    std::vector<Neighbor> candidates_;  // min-heap: frontier of the beam search
+    std::vector<Neighbor> results_;     // max-heap of at most ef live elements
+    std::vector<uint32_t> batch_;       // unvisited neighbours of the node being expanded
+};
+
+}  // namespace kyrodb

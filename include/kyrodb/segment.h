@@ -1,0 +1,85 @@
+// The segment image: an immutable, flat HNSW graph with its vectors and payloads in one contiguous
+// byte buffer with fixed strides, so it can be written to pages, mapped anywhere (no pointers, only
+// offsets) and searched in place. Built by build_segment (hnsw.h), read through SegmentView.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kyrodb/metric.h"
+
+namespace kyrodb {
+
+constexpr uint32_t kSegmentMagic = 0x4B59534Du;  // "KYSM"
+constexpr uint32_t kSegmentVersion = 1;
+constexpr std::size_t kSegmentAlign = 64;       // of every section offset
+constexpr uint32_t kSegmentNoUpper = UINT32_MAX;  // upper_index of an element on level 0 only
+
+// The image starts with this header; every section offset is in bytes from the image start and
+// 64-byte aligned.
+struct SegmentHeader {
+    uint32_t magic, version;
+    uint32_t metric, dim;
+    uint32_t m, m0;               // max neighbours per upper level / on level 0 (m0 = 2*m)
+    uint32_t count;               // elements
+    uint32_t entry_point;         // element id (0 when count == 0)
+    int32_t max_level;            // -1 when count == 0
+    uint32_t reserved;
+    uint64_t vectors_offset;      // count * dim float, element i at vectors_offset + i*dim*4
+    uint64_t level0_offset;       // count * (1 + m0) uint32: [n, id_1..id_n, unused...]
+    uint64_t levels_offset;       // count uint8: the level of each element
+    uint64_t upper_index_offset;  // count uint32: first upper list slot of element i, or UINT32_MAX if level 0
+    uint64_t upper_offset;        // slots of (1 + m) uint32 each; element i with level L owns L consecutive
+                                  // slots starting at upper_index[i] (levels 1..L)
+    uint64_t payload_offset;      // count uint64 (opaque to the core; the adapter stores heap TIDs)
+    uint64_t total_size;          // bytes of the whole image
+};
+static_assert(sizeof(SegmentHeader) == 96, "the header is part of the on-disk format");
+
+// The header of an image with these sizes, sections laid out in the order of the header after it,
+// each at the next 64-byte boundary; entry_point = 0 and max_level = -1 (the builder sets them).
+// `upper_slots` is the sum of the levels of all elements. Throws std::length_error if the image
+// would not fit the format (more than UINT32_MAX upper slots).
+SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots);
+
+// Read-only view of an image. open() validates magic, version, that every section lies inside
+// `size`, that ids in neighbour lists are < count (and, on upper levels, name elements that reach
+// that level), levels <= max_level, entry_point valid; returns false and sets *error otherwise.
+// After a successful open() no accessor can read outside the image, whatever its contents.
+// The image must be 8-byte aligned (rejected otherwise). Validation reads every neighbour list:
+// O(count * m0): about 2 ms per 100,000 elements with m = 16 (cached image).
+// The view does not own the bytes. Copyable; all members are const and thread-safe.
+class SegmentView {
+  public:
+    static bool open(const void *image, std::size_t size, SegmentView *out, std::string *error);
+
+    const SegmentHeader &header() const { return header_; }
+    uint32_t count() const { return header_.count; }
+    uint32_t dim() const { return header_.dim; }
+    Metric metric() const { return Metric(header_.metric); }
+
+    const float *vector(uint32_t i) const { return vectors_ + std::size_t(i) * header_.dim; }
+    // neighbours of i on `level` (0..level(i)); *n receives the count
+    const uint32_t *neighbours(uint32_t i, int level, uint32_t *n) const {
+        const uint32_t *list = level == 0
+                                   ? level0_ + std::size_t(i) * (1 + header_.m0)
+                                   : upper_ + (std::size_t(upper_index_[i]) + (level - 1)) * (1 + header_.m);
+        *n = list[0];
+        return list + 1;
+    }
+    int level(uint32_t i) const { return levels_[i]; }
+    uint64_t payload(uint32_t i) const { return payloads_[i]; }
+    const uint8_t *data() const { return base_; }  // image start
+
+  private:
+    SegmentHeader header_{};
+    const uint8_t *base_ = nullptr;
+    const float *vectors_ = nullptr;
+    const uint32_t *level0_ = nullptr;
+    const uint8_t *levels_ = nullptr;
+    const uint32_t *upper_index_ = nullptr;
+    const uint32_t *upper_ = nullptr;
+    const uint64_t *payloads_ = nullptr;
+};
+
+}  // namespace kyrodb

@@ -1,0 +1,305 @@
+// The parallel builder: hnswlib constructs the graph (its addPoint is thread-safe), then the graph is
+// serialized into a flat segment image in input order.
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "kyrodb/distance.h"
+#include "kyrodb/hnsw.h"
+
+// hnswlib 0.6.2 defines functions and variables with external linkage in its headers, so two
+// translation units that include it do not link together (the benchmarks include it too). Its
+// dependencies are included first, then hnswlib itself inside an anonymous namespace: all of it gets
+// internal linkage.
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <assert.h>
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+namespace {
+#include <hnswlib/hnswlib.h>
+}  // namespace
+
+namespace kyrodb {
+
+namespace {
+
+using Graph = hnswlib::HierarchicalNSW<float>;
+
+// hnswlib's view of our ranking distance: the same kernels and expressions as index_distance and the
+// Searcher, so the graph is built with exactly the distances it is searched with.
+class KernelSpace final : public hnswlib::SpaceInterface<float> {
+  public:
+    KernelSpace(Metric metric, std::size_t dim) : dim_(dim) {
+        fn_ = metric == Metric::L2 ? &l2 : metric == Metric::InnerProduct ? &ip : &cosine;
+    }
+    std::size_t get_data_size() override { return dim_ * sizeof(float); }
+    hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
+    void *get_dist_func_param() override { return &dim_; }
+
+  private:
+    static float l2(const void *a, const void *b, const void *dim) {
+        return kernels().l2_squared(static_cast<const float *>(a), static_cast<const float *>(b),
+                                    *static_cast<const std::size_t *>(dim));
+    }
+    static float ip(const void *a, const void *b, const void *dim) {
+        return -kernels().inner_product(static_cast<const float *>(a), static_cast<const float *>(b),
+                                        *static_cast<const std::size_t *>(dim));
+    }
+    static float cosine(const void *a, const void *b, const void *dim) {
+        return 1.0f - kernels().inner_product(static_cast<const float *>(a), static_cast<const float *>(b),
+                                              *static_cast<const std::size_t *>(dim));
+    }
+    std::size_t dim_;
+    hnswlib::DISTFUNC<float> fn_;
+};
+
+// Levels drawn up front from the seed (HNSW's exponential distribution, mL = 1/ln m), rather than by
+// hnswlib inside addPoint, where its generator is shared unguarded between threads: this way the
+// levels do not depend on thread scheduling. Capped at 255 (uint8 in the image; P < m^-255).
+std::vector<uint8_t> draw_levels(std::size_t n, uint32_t m, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    const double ml = 1.0 / std::log(double(m));
+    std::vector<uint8_t> levels(n);
+    for (uint8_t &level : levels) {
+        double r = -std::log(1.0 - uniform(rng)) * ml;  // 1 - [0,1) is in (0,1]: log is finite
+        level = uint8_t(std::min(r, 255.0));
+    }
+    return levels;
+}
+
+// Shared between the calling thread and the workers.
+struct BuildState {
+    Graph *graph;
+    const float *vectors;
+    const uint8_t *levels;
+    std::size_t n, dim;
+
+    std::atomic<std::size_t> next{1};  // next element to insert (0 is inserted first, alone)
+    std::atomic<std::size_t> done{0};  // elements inserted
+    std::atomic<bool> stop{false};     // checked between insertions
+
+    std::mutex mu;  // guards the fields below; cv signals any change of them
+    std::condition_variable cv;
+    bool first_done = false;
+    unsigned finished = 0;  // workers that have exited their loop
+    std::exception_ptr error;
+
+    void insert(std::size_t i) {
+        graph->addPoint(vectors + i * dim, i, levels[i]);
+        done.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    void request_stop() {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = true;
+        cv.notify_all();
+    }
+
+    void work(bool first) noexcept {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);  // also inherited blocked from spawn(); kept explicit
+        std::exception_ptr failure;
+        try {
+            if (first) {
+                insert(0);  // the first element becomes the entry point; nothing else may race it
+                std::lock_guard<std::mutex> lock(mu);
+                first_done = true;
+                cv.notify_all();
+            } else {
+                std::unique_lock<std::mutex> lock(mu);
+                cv.wait(lock, [this] { return first_done || stop; });
+            }
+            while (!stop.load(std::memory_order_relaxed)) {
+                std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
+                if (i >= n) break;
+                insert(i);
+            }
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (failure) {
+            if (!error) error = failure;
+            stop = true;
+        }
+        finished++;
+        cv.notify_all();
+    }
+};
+
+// Owns the worker threads: however the calling thread leaves (poll threw, a spawn failed), the
+// workers are told to stop and joined before the graph they use is destroyed.
+class Workers {
+  public:
+    explicit Workers(BuildState &state) : state_(state) {}
+    ~Workers() {
+        state_.request_stop();
+        for (std::thread &t : threads_) t.join();
+    }
+    unsigned size() const { return unsigned(threads_.size()); }
+
+    // Signals are blocked in the calling thread while the worker is created, so it starts with all
+    // signals blocked: none can be delivered to it, not even before its first instruction (Postgres'
+    // handlers must run in the backend's own thread).
+    void spawn(bool first) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        try {
+            threads_.emplace_back([this, first] { state_.work(first); });
+        } catch (...) {
+            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            throw;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+
+  private:
+    BuildState &state_;
+    std::vector<std::thread> threads_;
+};
+
+// n > 0
+std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const float *vectors,
+                               const uint64_t *payloads, std::size_t n) {
+    const uint32_t count = uint32_t(n), m = p.m, m0 = 2 * p.m;
+    // hnswlib numbers elements in insertion order, which threads shuffle; the image uses labels
+    // (= input index).
+    std::vector<uint32_t> id_of(n);
+    uint64_t slots = 0;
+    for (std::size_t j = 0; j < n; j++) {
+        id_of[j] = uint32_t(graph.getExternalLabel(uint32_t(j)));
+        slots += uint64_t(graph.element_levels_[j]);
+    }
+    SegmentHeader h = segment_layout(p.metric, p.dim, m, count, slots);
+    h.entry_point = id_of[graph.enterpoint_node_];
+    h.max_level = graph.maxlevel_;
+    std::vector<uint8_t> image(h.total_size);  // zeroed: padding and unused list entries are 0
+    uint8_t *base = image.data();
+    std::memcpy(base, &h, sizeof h);
+
+    std::memcpy(base + h.vectors_offset, vectors, n * p.dim * sizeof(float));  // bit-identical to the input
+    std::memcpy(base + h.payload_offset, payloads, n * sizeof(uint64_t));
+    uint8_t *levels = base + h.levels_offset;
+    uint32_t *upper_index = reinterpret_cast<uint32_t *>(base + h.upper_index_offset);
+    uint32_t *level0 = reinterpret_cast<uint32_t *>(base + h.level0_offset);
+    uint32_t *upper = reinterpret_cast<uint32_t *>(base + h.upper_offset);
+
+    for (std::size_t j = 0; j < n; j++) levels[id_of[j]] = uint8_t(graph.element_levels_[j]);
+    uint32_t next_slot = 0;  // upper slots in id order
+    for (uint32_t i = 0; i < count; i++) {
+        upper_index[i] = levels[i] ? next_slot : kSegmentNoUpper;
+        next_slot += levels[i];
+    }
+    auto copy_list = [&](const hnswlib::linklistsizeint *src, uint32_t *dst) {
+        uint32_t k = graph.getListCount(const_cast<hnswlib::linklistsizeint *>(src));
+        const hnswlib::tableint *ids = src + 1;
+        dst[0] = k;
+        for (uint32_t t = 0; t < k; t++) dst[1 + t] = id_of[ids[t]];
+    };
+    for (std::size_t j = 0; j < n; j++) {
+        uint32_t i = id_of[j];
+        copy_list(graph.get_linklist0(uint32_t(j)), level0 + std::size_t(i) * (1 + m0));
+        for (int level = 1; level <= levels[i]; level++)
+            copy_list(graph.get_linklist(uint32_t(j), level),
+                      upper + (std::size_t(upper_index[i]) + level - 1) * (1 + m));
+    }
+    return image;
+}
+
+}  // namespace
+
+std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
+                                   std::size_t n, const std::function<void(std::size_t done)> &poll) {
+    if (!valid_metric(uint32_t(params.metric))) throw std::invalid_argument("kyrodb: bad metric");
+    if (params.dim == 0) throw std::invalid_argument("kyrodb: dimension must be positive");
+    // hnswlib silently caps M at 10000, which would break the image's strides.
+    if (params.m < 2 || params.m > 10000) throw std::invalid_argument("kyrodb: m must be between 2 and 10000");
+    if (n >= kSegmentNoUpper) throw std::invalid_argument("kyrodb: too many elements for one segment");
+    // A NaN or infinity would make the graph's distance comparisons meaningless.
+    for (std::size_t i = 0; i < n * params.dim; i++)
+        if (!std::isfinite(vectors[i])) throw std::invalid_argument("kyrodb: vectors must be finite");
+    if (n == 0) {
+        if (poll) poll(0);
+        SegmentHeader h = segment_layout(params.metric, params.dim, params.m, 0, 0);
+        std::vector<uint8_t> image(h.total_size);
+        std::memcpy(image.data(), &h, sizeof h);
+        return image;
+    }
+
+    const std::vector<uint8_t> levels = draw_levels(n, params.m, params.seed);
+    KernelSpace space(params.metric, params.dim);
+    Graph graph(&space, n, params.m, params.ef_construction, params.seed);
+    // addPoint(data, label, level) uses `level` only when > 0 and otherwise draws one itself, as
+    // -log(u) * mult_: with mult_ = 0 that draw is 0, so our drawn levels are used for every element.
+    graph.mult_ = 0.0;
+
+    BuildState state;
+    state.graph = &graph;
+    state.vectors = vectors;
+    state.levels = levels.data();
+    state.n = n;
+    state.dim = params.dim;
+    unsigned threads = params.threads ? params.threads : std::max(1u, std::thread::hardware_concurrency());
+    threads = unsigned(std::min<std::size_t>(threads, n));
+    {
+        Workers workers(state);  // declared after graph: joined before it is freed
+        for (unsigned t = 0; t < threads; t++) workers.spawn(t == 0);
+        std::unique_lock<std::mutex> lock(state.mu);
+        while (state.finished < threads) {
+            if (state.cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return state.finished == threads; }))
+                break;
+            lock.unlock();  // poll may take long or throw: never with the lock held
+            if (poll) poll(state.done.load(std::memory_order_relaxed));
+            lock.lock();
+        }
+    }
+    if (state.error) std::rethrow_exception(state.error);
+    if (poll) poll(n);
+    return serialize(params, graph, vectors, payloads, n);
+}
+
+std::size_t build_bytes_per_element(uint32_t dim, uint32_t m) {
+    const double d = dim, mm = std::max<uint32_t>(m, 2);
+    const double upper_levels = 2.0 / (mm - 1);  // expected 1/(m-1) upper lists per element; 2x margin
+    // hnswlib: level-0 block (list, vector, label), mutex, level, list pointer, label map node and
+    // bucket, upper lists (+ malloc overhead), visited marks of each thread.
+    double graph = (4 + 8 * mm + 4 * d + 8) + sizeof(std::mutex) + 4 + 8 + 56 + upper_levels * (4 * (mm + 1) + 16) +
+                   2.0 * (std::max(1u, std::thread::hardware_concurrency()) + 1);
+    // Image (plus alignment padding, negligible) and our level/id arrays.
+    double image = 4 * d + 4 * (1 + 2 * mm) + 1 + 4 + 8 + upper_levels * 4 * (mm + 1);
+    double scratch = 1 + 4;
+    return std::size_t(std::ceil((graph + image + scratch) * 1.02));  // measured within 1% of this sum
+}
+
+}  // namespace kyrodb

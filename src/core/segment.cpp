@@ -1,0 +1,142 @@
+#include "kyrodb/segment.h"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace kyrodb {
+
+namespace {
+
+// a*b, false on uint64 overflow
+bool mul(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+bool add(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+uint64_t align_up(uint64_t x) { return (x + kSegmentAlign - 1) & ~uint64_t(kSegmentAlign - 1); }
+
+// Bytes of each section, in header order; false on overflow.
+struct SectionSizes {
+    uint64_t vectors, level0, levels, upper_index, upper, payload;
+};
+
+bool section_sizes(uint64_t dim, uint64_t m, uint64_t count, uint64_t upper_slots, SectionSizes *s) {
+    uint64_t t;
+    return mul(count, dim, &t) && mul(t, sizeof(float), &s->vectors) &&              //
+           mul(count, 1 + 2 * m, &t) && mul(t, sizeof(uint32_t), &s->level0) &&     //
+           (s->levels = count, true) &&                                              //
+           mul(count, sizeof(uint32_t), &s->upper_index) &&                         //
+           mul(upper_slots, 1 + m, &t) && mul(t, sizeof(uint32_t), &s->upper) &&   //
+           mul(count, sizeof(uint64_t), &s->payload);
+}
+
+}  // namespace
+
+SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots) {
+    if (upper_slots >= kSegmentNoUpper) throw std::length_error("kyrodb: too many upper-level lists for a segment");
+    SectionSizes s;
+    if (!section_sizes(dim, m, count, upper_slots, &s)) throw std::length_error("kyrodb: segment too large");
+    SegmentHeader h{};
+    h.magic = kSegmentMagic;
+    h.version = kSegmentVersion;
+    h.metric = uint32_t(metric);
+    h.dim = dim;
+    h.m = m;
+    h.m0 = 2 * m;
+    h.count = count;
+    h.entry_point = 0;
+    h.max_level = -1;
+    // Sizes are far below 2^64 here (count, dim < 2^32), so the sums cannot overflow.
+    uint64_t at = align_up(sizeof(SegmentHeader));
+    h.vectors_offset = at;
+    at = align_up(at + s.vectors);
+    h.level0_offset = at;
+    at = align_up(at + s.level0);
+    h.levels_offset = at;
+    at = align_up(at + s.levels);
+    h.upper_index_offset = at;
+    at = align_up(at + s.upper_index);
+    h.upper_offset = at;
+    at = align_up(at + s.upper);
+    h.payload_offset = at;
+    h.total_size = at + s.payload;
+    return h;
+}
+
+bool SegmentView::open(const void *image, std::size_t size, SegmentView *out, std::string *error) {
+    auto fail = [error](const char *msg) {
+        if (error) *error = msg;
+        return false;
+    };
+    if (image == nullptr || size < sizeof(SegmentHeader)) return fail("segment image shorter than its header");
+    if (reinterpret_cast<uintptr_t>(image) % 8 != 0) return fail("segment image not 8-byte aligned");
+    SegmentHeader h;
+    std::memcpy(&h, image, sizeof h);
+    if (h.magic != kSegmentMagic) return fail("bad segment magic");
+    if (h.version != kSegmentVersion) return fail("unsupported segment version");
+    if (!valid_metric(h.metric)) return fail("bad segment metric");
+    if (h.dim == 0) return fail("bad segment dimension");
+    if (h.m < 2 || h.m0 != 2 * h.m) return fail("bad segment m/m0");
+    if (h.total_size > size) return fail("segment image truncated");
+    if (h.count == 0) {
+        if (h.max_level != -1 || h.entry_point != 0) return fail("bad entry point of an empty segment");
+    } else if (h.max_level < 0 || h.max_level > 255 || h.entry_point >= h.count) {
+        return fail("bad segment entry point or max level");
+    }
+
+    // Section `offset` holding `bytes` must be aligned and lie between the header and total_size.
+    auto section_ok = [&h](uint64_t offset, uint64_t bytes) {
+        uint64_t end;
+        return offset % kSegmentAlign == 0 && offset >= sizeof(SegmentHeader) && add(offset, bytes, &end) &&
+               end <= h.total_size;
+    };
+    SectionSizes s;
+    // The upper section's size depends on the levels: checked below, once they are known.
+    if (!section_sizes(h.dim, h.m, h.count, 0, &s)) return fail("segment section sizes overflow");
+    if (!section_ok(h.vectors_offset, s.vectors) || !section_ok(h.level0_offset, s.level0) ||
+        !section_ok(h.levels_offset, s.levels) || !section_ok(h.upper_index_offset, s.upper_index) ||
+        !section_ok(h.payload_offset, s.payload))
+        return fail("segment section outside the image or misaligned");
+
+    const uint8_t *base = static_cast<const uint8_t *>(image);
+    SegmentView v;
+    v.header_ = h;
+    v.base_ = base;
+    v.vectors_ = reinterpret_cast<const float *>(base + h.vectors_offset);
+    v.level0_ = reinterpret_cast<const uint32_t *>(base + h.level0_offset);
+    v.levels_ = base + h.levels_offset;
+    v.upper_index_ = reinterpret_cast<const uint32_t *>(base + h.upper_index_offset);
+    v.upper_ = reinterpret_cast<const uint32_t *>(base + h.upper_offset);
+    v.payloads_ = reinterpret_cast<const uint64_t *>(base + h.payload_offset);
+
+    // Levels and upper-slot ranges: every slot an element owns must exist.
+    uint64_t slots = 0;
+    for (uint32_t i = 0; i < h.count; i++) slots += v.levels_[i];
+    uint64_t upper_bytes;
+    if (!mul(slots, uint64_t(1 + h.m) * sizeof(uint32_t), &upper_bytes) || !section_ok(h.upper_offset, upper_bytes))
+        return fail("segment upper-level section outside the image or misaligned");
+    for (uint32_t i = 0; i < h.count; i++) {
+        int level = v.levels_[i];
+        if (level > h.max_level) return fail("segment element level above max_level");
+        uint32_t first = v.upper_index_[i];
+        if (level == 0 ? first != kSegmentNoUpper : uint64_t(first) + level > slots)
+            return fail("bad segment upper-level index");
+    }
+    if (h.count > 0 && v.levels_[h.entry_point] != h.max_level) return fail("segment entry point not on max_level");
+
+    // Neighbour lists. On an upper level a neighbour must itself reach that level, or the greedy
+    // descent would read a list the neighbour does not have.
+    for (uint32_t i = 0; i < h.count; i++) {
+        for (int level = 0; level <= v.levels_[i]; level++) {
+            uint32_t n;
+            const uint32_t *ids = v.neighbours(i, level, &n);
+            if (n > (level == 0 ? h.m0 : h.m)) return fail("segment neighbour list too long");
+            for (uint32_t j = 0; j < n; j++) {
+                if (ids[j] >= h.count) return fail("segment neighbour id out of range");
+                if (v.levels_[ids[j]] < level) return fail("segment upper-level neighbour below that level");
+            }
+        }
+    }
+    *out = v;
+    return true;
+}
+
+}  // namespace kyrodb

@@ -1,0 +1,341 @@
+// Unit tests of the HNSW builder and searcher: recall against exact search for each metric,
+// deletions, cancellation, threads, and the exact-equality guarantees.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kyrodb/hnsw.h"
+
+namespace {
+
+using kyrodb::BuildParams;
+using kyrodb::Metric;
+using kyrodb::Neighbor;
+using kyrodb::Searcher;
+using kyrodb::SegmentView;
+
+constexpr uint32_t kDim = 64, kLatent = 16, kCentres = 100;
+constexpr std::size_t kN = 20000, kQueries = 200, kK = 10, kEf = 64;
+
+// Embedding-like data: a Gaussian mixture in a low-dimensional latent space (centres N(0,1), each
+// with its own width), projected by a fixed random matrix, plus small isotropic noise.
+struct Data {
+    std::vector<float> vectors, queries;
+    std::vector<uint64_t> payloads;
+};
+
+Data make_data(Metric metric) {
+    std::mt19937_64 rng(20240611);
+    std::normal_distribution<float> normal;
+    std::uniform_real_distribution<float> width(0.25f, 0.6f);
+    std::vector<float> centres(kCentres * kLatent), widths(kCentres), proj(kLatent * kDim);
+    for (float &x : centres) x = normal(rng);
+    for (float &w : widths) w = width(rng);
+    for (float &x : proj) x = normal(rng) / std::sqrt(float(kLatent));
+    std::uniform_int_distribution<uint32_t> pick(0, kCentres - 1);
+    auto sample = [&](float *out) {
+        uint32_t c = pick(rng);
+        float z[kLatent];
+        for (uint32_t l = 0; l < kLatent; l++) z[l] = centres[c * kLatent + l] + widths[c] * normal(rng);
+        for (uint32_t d = 0; d < kDim; d++) {
+            float x = 0.05f * normal(rng);
+            for (uint32_t l = 0; l < kLatent; l++) x += z[l] * proj[l * kDim + d];
+            out[d] = x;
+        }
+        EXPECT_TRUE(kyrodb::prepare_vector(metric, out, kDim));
+    };
+    Data data;
+    data.vectors.resize(kN * kDim);
+    data.queries.resize(kQueries * kDim);
+    for (std::size_t i = 0; i < kN; i++) {
+        sample(&data.vectors[i * kDim]);
+        data.payloads.push_back(1000000 + i);
+    }
+    for (std::size_t q = 0; q < kQueries; q++) sample(&data.queries[q * kDim]);
+    return data;
+}
+
+struct Built {
+    Data data;
+    std::vector<uint8_t> image;
+    SegmentView seg;
+};
+
+// Images are built once per (metric, threads) and shared by the tests.
+const Built &built(Metric metric, unsigned threads = 2) {
+    static std::map<std::pair<Metric, unsigned>, std::unique_ptr<Built>> cache;
+    std::unique_ptr<Built> &b = cache[{metric, threads}];
+    if (!b) {
+        b = std::make_unique<Built>();
+        b->data = make_data(metric);
+        BuildParams p{metric, kDim};
+        p.m = 16;
+        p.ef_construction = 64;
+        p.threads = threads;
+        auto start = std::chrono::steady_clock::now();
+        b->image = kyrodb::build_segment(p, b->data.vectors.data(), b->data.payloads.data(), kN, nullptr);
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::printf("[ build    ] metric %u, threads %u: %.2f s\n", unsigned(metric), threads, secs);
+        std::string error;
+        EXPECT_TRUE(SegmentView::open(b->image.data(), b->image.size(), &b->seg, &error)) << error;
+    }
+    return *b;
+}
+
+// Mean recall@k of search(ef) against exact(), both under `deleted`; also checks that no deleted
+// id is returned and that every distance is index_distance's, bit for bit.
+double recall(const Built &b, std::size_t ef, const uint64_t *deleted = nullptr) {
+    Searcher searcher;
+    std::vector<Neighbor> approx, truth;
+    std::size_t hits = 0, total = 0;
+    for (std::size_t q = 0; q < kQueries; q++) {
+        const float *query = &b.data.queries[q * kDim];
+        searcher.search(b.seg, query, ef, deleted, &approx);
+        searcher.exact(b.seg, query, deleted, &truth);
+        EXPECT_EQ(approx.size(), std::min(ef, truth.size()));
+        std::set<uint32_t> want;
+        for (std::size_t i = 0; i < std::min(kK, truth.size()); i++) want.insert(truth[i].id);
+        for (std::size_t i = 0; i < approx.size(); i++) {
+            const Neighbor &r = approx[i];
+            if (deleted) {
+                EXPECT_FALSE((deleted[r.id / 64] >> (r.id % 64)) & 1) << "deleted id " << r.id;
+            }
+            EXPECT_EQ(r.distance, kyrodb::index_distance(b.seg.metric(), query, b.seg.vector(r.id), kDim));
+            if (i > 0) {
+                EXPECT_LE(approx[i - 1].distance, r.distance);
+            }
+            if (i < kK) hits += want.count(r.id);
+        }
+        total += want.size();
+    }
+    return double(hits) / double(total);
+}
+
+void expect_recall(Metric metric, unsigned threads) {
+    double r = recall(built(metric, threads), kEf);
+    double r10 = recall(built(metric, threads), kK);  // for information: more sensitive to graph quality
+    std::printf("[ recall   ] metric %u, threads %u: recall@10 = %.4f at ef %zu, %.4f at ef %zu\n", unsigned(metric),
+                threads, r, kEf, r10, kK);
+    EXPECT_GE(r, 0.95);
+}
+
+TEST(HnswRecall, L2) { expect_recall(Metric::L2, 2); }
+TEST(HnswRecall, InnerProduct) { expect_recall(Metric::InnerProduct, 2); }
+TEST(HnswRecall, Cosine) { expect_recall(Metric::Cosine, 2); }
+TEST(HnswRecall, SingleThreadBuild) { expect_recall(Metric::L2, 1); }
+
+TEST(HnswSearch, LargeEfEqualsExact) {
+    const Built &b = built(Metric::L2);
+    // A 3000-element prefix image: ef >= count must give exactly exact()'s answer.
+    BuildParams p{Metric::L2, kDim};
+    const std::size_t n = 3000;
+    std::vector<uint8_t> image = kyrodb::build_segment(p, b.data.vectors.data(), b.data.payloads.data(), n, nullptr);
+    SegmentView seg;
+    ASSERT_TRUE(SegmentView::open(image.data(), image.size(), &seg, nullptr));
+    std::vector<uint64_t> deleted((n + 63) / 64);
+    for (std::size_t i = 0; i < n; i += 3) deleted[i / 64] |= uint64_t(1) << (i % 64);
+    Searcher searcher;
+    std::vector<Neighbor> approx, truth;
+    for (std::size_t q = 0; q < 20; q++) {
+        const float *query = &b.data.queries[q * kDim];
+        for (const uint64_t *del : {static_cast<const uint64_t *>(nullptr), static_cast<const uint64_t *>(deleted.data())}) {
+            searcher.exact(seg, query, del, &truth);
+            for (std::size_t ef : {n, n + 1, n * 10}) {
+                searcher.search(seg, query, ef, del, &approx);
+                ASSERT_EQ(approx.size(), truth.size());
+                for (std::size_t i = 0; i < truth.size(); i++) {
+                    ASSERT_EQ(approx[i].id, truth[i].id);
+                    ASSERT_EQ(std::memcmp(&approx[i].distance, &truth[i].distance, sizeof(float)), 0);
+                }
+            }
+        }
+    }
+}
+
+TEST(HnswSearch, HalfDeleted) {
+    const Built &b = built(Metric::L2);
+    std::vector<uint64_t> deleted((kN + 63) / 64);
+    std::mt19937 rng(5);
+    for (std::size_t i = 0; i < kN; i++)
+        if (rng() & 1) deleted[i / 64] |= uint64_t(1) << (i % 64);
+    double r = recall(b, kEf, deleted.data());
+    std::printf("[ recall   ] half deleted: recall@10 = %.4f (ef %zu)\n", r, kEf);
+    EXPECT_GE(r, 0.9);
+}
+
+TEST(HnswSearch, AllButFiveDeleted) {
+    const Built &b = built(Metric::L2);
+    std::vector<uint64_t> deleted((kN + 63) / 64, ~uint64_t(0));
+    std::set<uint32_t> live = {0, 7, 4242, 12345, kN - 1};
+    for (uint32_t id : live) deleted[id / 64] &= ~(uint64_t(1) << (id % 64));
+    Searcher searcher;
+    std::vector<Neighbor> approx, truth;
+    for (std::size_t q = 0; q < 5; q++) {
+        const float *query = &b.data.queries[q * kDim];
+        searcher.exact(b.seg, query, deleted.data(), &truth);
+        ASSERT_EQ(truth.size(), 5u);
+        for (std::size_t ef : {1, 5, 10, 64}) {
+            searcher.search(b.seg, query, ef, deleted.data(), &approx);
+            ASSERT_EQ(approx.size(), std::min<std::size_t>(ef, 5));
+            for (std::size_t i = 0; i < approx.size(); i++) {
+                EXPECT_EQ(approx[i].id, truth[i].id);
+                EXPECT_TRUE(live.count(approx[i].id));
+            }
+        }
+    }
+}
+
+TEST(HnswSearch, SearcherReusedAcrossSegments) {
+    const Built &big = built(Metric::L2);
+    BuildParams p{Metric::L2, kDim};
+    const std::size_t n = 500;
+    std::vector<uint8_t> image =
+        kyrodb::build_segment(p, big.data.vectors.data() + 1000 * kDim, big.data.payloads.data(), n, nullptr);
+    SegmentView small;
+    ASSERT_TRUE(SegmentView::open(image.data(), image.size(), &small, nullptr));
+    Searcher reused;
+    std::vector<Neighbor> a, b;
+    for (std::size_t q = 0; q < 20; q++) {
+        const float *query = &big.data.queries[q * kDim];
+        const SegmentView &seg = q % 2 ? small : big.seg;
+        reused.search(seg, query, 32, nullptr, &a);
+        Searcher fresh;
+        fresh.search(seg, query, 32, nullptr, &b);
+        ASSERT_EQ(a.size(), b.size());
+        for (std::size_t i = 0; i < a.size(); i++) EXPECT_EQ(a[i].id, b[i].id);
+    }
+}
+
+TEST(HnswSearch, EmptyAndSingleton) {
+    BuildParams p{Metric::Cosine, 3};
+    float v[3] = {1, 2, 3};
+    uint64_t payload = 9;
+    ASSERT_TRUE(kyrodb::prepare_vector(Metric::Cosine, v, 3));
+    Searcher searcher;
+    std::vector<Neighbor> out(3);
+    for (std::size_t n : {0, 1}) {
+        std::vector<uint8_t> image = kyrodb::build_segment(p, v, &payload, n, nullptr);
+        SegmentView seg;
+        ASSERT_TRUE(SegmentView::open(image.data(), image.size(), &seg, nullptr));
+        searcher.search(seg, v, 10, nullptr, &out);
+        ASSERT_EQ(out.size(), n);
+        if (n) {
+            EXPECT_EQ(out[0].id, 0u);
+        }
+        searcher.search(seg, v, 0, nullptr, &out);
+        EXPECT_TRUE(out.empty());
+    }
+}
+
+std::size_t thread_count() {
+    std::size_t n = 0;
+    if (DIR *dir = opendir("/proc/self/task")) {
+        while (dirent *e = readdir(dir))
+            if (e->d_name[0] != '.') n++;
+        closedir(dir);
+    }
+    return n;
+}
+
+struct Cancelled : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+TEST(HnswBuild, PollCancelsPromptly) {
+    const Built &b = built(Metric::L2);
+    const std::size_t threads_before = thread_count();
+    BuildParams p{Metric::L2, kDim};
+    p.threads = 2;
+    std::chrono::steady_clock::time_point thrown;
+    std::size_t calls = 0;
+    auto poll = [&](std::size_t done) {
+        calls++;
+        if (done >= 2000) {
+            thrown = std::chrono::steady_clock::now();
+            throw Cancelled("query canceled");
+        }
+    };
+    try {
+        kyrodb::build_segment(p, b.data.vectors.data(), b.data.payloads.data(), kN, poll);
+        FAIL() << "build_segment did not rethrow";
+    } catch (const Cancelled &e) {
+        EXPECT_STREQ(e.what(), "query canceled");
+    }
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - thrown).count();
+    std::printf("[ cancel   ] returned %.1f ms after poll threw (%zu polls)\n", ms, calls);
+    EXPECT_LT(ms, 500.0);
+    EXPECT_EQ(thread_count(), threads_before);
+}
+
+TEST(HnswBuild, PollReportsProgress) {
+    const Built &b = built(Metric::L2);
+    BuildParams p{Metric::L2, kDim};
+    p.threads = 2;
+    std::vector<std::size_t> seen;
+    const std::size_t n = 8000;
+    kyrodb::build_segment(p, b.data.vectors.data(), b.data.payloads.data(), n,
+                          [&](std::size_t done) { seen.push_back(done); });
+    ASSERT_GE(seen.size(), 2u);
+    EXPECT_EQ(seen.back(), n);
+    for (std::size_t i = 1; i < seen.size(); i++) EXPECT_LE(seen[i - 1], seen[i]);
+}
+
+TEST(HnswBuild, RejectsBadInput) {
+    float v[4] = {1, 2, NAN, 4};
+    uint64_t payloads[2] = {1, 2};
+    BuildParams p{Metric::L2, 2};
+    EXPECT_THROW(kyrodb::build_segment(p, v, payloads, 2, nullptr), std::invalid_argument);
+    v[2] = INFINITY;
+    EXPECT_THROW(kyrodb::build_segment(p, v, payloads, 2, nullptr), std::invalid_argument);
+    v[2] = 3;
+    p.m = 1;
+    EXPECT_THROW(kyrodb::build_segment(p, v, payloads, 2, nullptr), std::invalid_argument);
+    p.m = 16;
+    p.dim = 0;
+    EXPECT_THROW(kyrodb::build_segment(p, v, payloads, 2, nullptr), std::invalid_argument);
+    EXPECT_GT(kyrodb::build_bytes_per_element(64, 16), 64u * 4 * 2);
+}
+
+TEST(HnswMetric, CosinePrepareAndRange) {
+    float zero[5] = {0, 0, 0, 0, 0};
+    EXPECT_FALSE(kyrodb::prepare_vector(Metric::Cosine, zero, 5));
+    EXPECT_TRUE(kyrodb::prepare_vector(Metric::L2, zero, 5));
+    float v[3] = {3, 0, 4};
+    ASSERT_TRUE(kyrodb::prepare_vector(Metric::Cosine, v, 3));
+    EXPECT_FLOAT_EQ(v[0], 0.6f);
+    EXPECT_FLOAT_EQ(v[2], 0.8f);
+    float w[3] = {-3, 0, -4};
+    ASSERT_TRUE(kyrodb::prepare_vector(Metric::Cosine, w, 3));
+    EXPECT_NEAR(kyrodb::index_distance(Metric::Cosine, v, w, 3), 2.0f, 1e-6);
+    EXPECT_NEAR(kyrodb::index_distance(Metric::Cosine, v, v, 3), 0.0f, 1e-6);
+    EXPECT_FLOAT_EQ(kyrodb::index_distance(Metric::InnerProduct, v, v, 3), -1.0f);
+    EXPECT_FLOAT_EQ(kyrodb::index_distance(Metric::L2, v, w, 3), 4.0f);
+
+    // Over the cosine segment: every distance lies in [0, 2] (up to float rounding).
+    const Built &b = built(Metric::Cosine);
+    Searcher searcher;
+    std::vector<Neighbor> all;
+    for (std::size_t q = 0; q < 3; q++) {
+        searcher.exact(b.seg, &b.data.queries[q * kDim], nullptr, &all);
+        ASSERT_EQ(all.size(), kN);
+        EXPECT_GE(all.front().distance, -1e-6f);
+        EXPECT_LE(all.back().distance, 2.0f + 1e-6f);
+    }
+    for (std::size_t i = 0; i < kN; i += 97) {
+        double norm = 0;
+        for (uint32_t d = 0; d < kDim; d++) norm += double(b.seg.vector(i)[d]) * b.seg.vector(i)[d];
+        EXPECT_NEAR(norm, 1.0, 1e-5);
+    }
+}
+
+}  // namespace
