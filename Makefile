@@ -23,7 +23,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 # C++17, hidden symbols: only the entry points (marked PGDLLEXPORT) are exported.
 VISIBILITY = -fvisibility=hidden -fvisibility-inlines-hidden
 PG_CPPFLAGS = -Iinclude -Isrc/pg '-DPGDLLEXPORT=__attribute__((visibility("default")))'
-PG_CXXFLAGS = -std=c++17 -O3 $(VISIBILITY) -Wno-missing-field-initializers
+PG_CXXFLAGS = -std=c++17 -O3 $(VISIBILITY) -Wno-missing-field-initializers -Wno-register
 SHLIB_LINK  = -lstdc++
 
 # No LLVM bitcode: it would need clang at install time and buys nothing here.
@@ -66,6 +66,11 @@ $(BUILD)/unit_tests: $(CORE_TEST_OBJS) $(wildcard test/unit/*.cpp)
 $(BUILD)/wire_tests: test/client/wire_test.cpp
 	@mkdir -p $(@D)
 	g++ $(CORE_CXXFLAGS) -I/usr/include/postgresql $< -lpq -lgtest -lgtest_main -o $@
+
+# Test and benchmark data as COPY text (synthetic, IDX images, raw float32).
+$(BUILD)/datagen: bench/datagen.cpp
+	@mkdir -p $(@D)
+	g++ $(CORE_CXXFLAGS) $< -o $@
 
 # hnswlib picks its SIMD at compile time, so the benchmark is built for this CPU.
 $(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)

@@ -230,3 +230,32 @@ CREATE FUNCTION kyrodb_simd() RETURNS text
 CREATE FUNCTION kyrodb_debug_guard(mode text) RETURNS bigint
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 REVOKE ALL ON FUNCTION kyrodb_debug_guard(text) FROM PUBLIC;
+
+-- ---------------------------------------------------------------- index
+
+CREATE FUNCTION kyrodb_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD kyrodb TYPE INDEX HANDLER @extschema@.kyrodb_handler;
+COMMENT ON ACCESS METHOD kyrodb IS 'kyrodb: HNSW segments and a hot tier, for ORDER BY vector distance';
+
+CREATE OPERATOR CLASS vector_l2_ops
+	DEFAULT FOR TYPE vector USING kyrodb AS
+	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 @extschema@.vector_l2_squared_distance(vector, vector);
+CREATE OPERATOR CLASS vector_ip_ops
+	FOR TYPE vector USING kyrodb AS
+	OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 @extschema@.vector_negative_inner_product(vector, vector);
+CREATE OPERATOR CLASS vector_cosine_ops
+	FOR TYPE vector USING kyrodb AS
+	OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 @extschema@.cosine_distance(vector, vector);
+
+-- Moves the hot tier of a kyrodb index into a new segment now; returns the rows moved.
+CREATE FUNCTION kyrodb_flush(index regclass) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- The state of a kyrodb index: its segments, hot tier and generation.
+CREATE FUNCTION kyrodb_index_stats(index regclass, OUT segments integer, OUT elements bigint,
+	OUT tombstones bigint, OUT hot_rows bigint, OUT generation bigint, OUT pages bigint)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;

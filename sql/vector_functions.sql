@@ -98,7 +98,8 @@ SELECT avg(v), sum(v) FROM agg_t;
 RESET ALL;
 DROP TABLE agg_t;
 
--- every function is IMMUTABLE or STABLE, STRICT and PARALLEL SAFE, except the guard's self-test
+-- every function is IMMUTABLE or STABLE, STRICT and PARALLEL SAFE, except the
+-- aggregates, the guard self-test, the index handler and the index admin functions
 SELECT p.proname, p.provolatile, p.proisstrict, p.proparallel
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'kyrodb')

@@ -2,7 +2,8 @@
 //
 // Postgres reports errors with longjmp, C++ with exceptions; neither may cross
 // the other's frames. Every SQL-callable function is defined with
-// KYRODB_FUNCTION, whose body runs inside guarded(): a C++ exception escaping
+// KYRODB_FUNCTION, and every other callback from Postgres (index AM, heap
+// scan) returns guarded([&] { ... }): a C++ exception escaping
 // the body is caught, its message copied, the exception destroyed, and only
 // then raised as ereport(ERROR). Postgres calls that can ereport while C++
 // objects with destructors are live go through pg_call(), which catches the
@@ -37,8 +38,10 @@ void pg_call(Fn &&fn) {
     pg_call_thunk([](void *c) { (*static_cast<Fn *>(c))(); }, &fn);
 }
 
+// Runs fn and returns its result; used at every entry from Postgres into
+// kyrodb's C++ code (SQL functions, index AM callbacks, scan callbacks).
 template <typename Fn>
-Datum guarded(Fn &&fn) {
+auto guarded(Fn &&fn) -> decltype(fn()) {
     ErrorData *pg_error = nullptr;
     bool out_of_memory = false;
     char message[256];

@@ -1,5 +1,6 @@
 // Module entry: the magic block, _PG_init, and the self-test of the error boundary.
 #include "guard.h"
+#include "index.h"
 
 #include "kyrodb/distance.h"
 
@@ -8,6 +9,7 @@
 
 extern "C" {
 #include "utils/builtins.h"
+#include "utils/guc.h"
 }
 
 extern "C" {
@@ -15,7 +17,34 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
 
-void _PG_init(void) {}
+namespace kyrodb::pg {
+int ef_search = 40;
+int max_scan_tuples = 20000;
+int flush_threshold = 10000;
+bool exact_search = false;
+}  // namespace kyrodb::pg
+
+void _PG_init(void) {
+    using namespace kyrodb::pg;
+    register_reloptions();
+    DefineCustomIntVariable("kyrodb.ef_search", "Width of the HNSW search beam in kyrodb index scans.",
+                            "Larger finds more of the true nearest neighbours and takes longer.", &ef_search, 40, 1,
+                            1000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("kyrodb.max_scan_tuples",
+                            "Most rows one kyrodb index scan returns when the executor keeps asking.",
+                            "Queries whose filters reject many rows need more.", &max_scan_tuples, 20000, 1, INT_MAX,
+                            PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("kyrodb.flush_threshold",
+                            "Hot-tier rows above which VACUUM moves them into a new segment.",
+                            "Every query scans the hot tier exactly, so a smaller one answers faster.",
+                            &flush_threshold, 10000, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("kyrodb.exact_search",
+                             "Makes kyrodb index scans compare the query with every indexed vector.",
+                             "Exact answers from the index's own vectors, at the cost of a full scan; "
+                             "for checking recall and index contents.",
+                             &exact_search, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("kyrodb");
+}
 
 namespace {
 

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/../.."
 
 purpose=${1:-test}
 packages=(g++ make perl postgresql-15 postgresql-client-15 postgresql-server-dev-15
-          libpq-dev libhnswlib-dev libgtest-dev libbenchmark-dev libipc-run-perl)
+          libpq-dev libhnswlib-dev libgtest-dev libbenchmark-dev libipc-run-perl
+          dataset-fashion-mnist)
 case "$purpose" in
     demo)  ;;
-    bench) packages+=(gnuplot-nox libpq-dev dataset-fashion-mnist) ;;
+    bench) packages+=(gnuplot-nox) ;;
 esac
 # npm fetches the demo's embeddings; any install of it will do (Node.js's
 # own nodejs package ships one and conflicts with Debian's npm).

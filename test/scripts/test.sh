@@ -31,7 +31,7 @@ run_gtest() {
 }
 
 # ---- GoogleTest: the core without Postgres
-make -s build/unit_tests build/wire_tests >/dev/null || { echo "unit test build failed"; exit 1; }
+make -s build/unit_tests build/wire_tests build/datagen >/dev/null || { echo "unit test build failed"; exit 1; }
 echo "== unit tests (core)"
 run_gtest build/unit_tests
 
@@ -71,10 +71,11 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     tap=$work/tap
     mkdir -p "$tap"
     cp -r test/t "$tap/"
+    cp build/datagen "$tap/"
     [ "$(id -u)" -eq 0 ] && chown -R "$(pg_owner)" "$tap"
     echo "== TAP"
     tap_log=$(mktemp)
-    (cd "$tap" && as_owner env PATH="$PG_BIN:$PATH" PERL5LIB="$PG_PERL" TESTDIR="$tap" \
+    (cd "$tap" && as_owner env PATH="$PG_BIN:$PATH" PERL5LIB="$PG_PERL" TESTDIR="$tap" KYRODB_DATAGEN="$tap/datagen" \
         PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
         prove -v -I t t/*.pl ) >"$tap_log" 2>&1
     status=$?

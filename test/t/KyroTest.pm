@@ -4,8 +4,9 @@ use strict;
 use warnings;
 use Exporter 'import';
 use Time::HiRes qw(usleep);
+use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(crash_and_restart);
+our @EXPORT = qw(crash_and_restart kyrodb_node rows_not_found);
 
 # A hard crash: SIGKILL to the postmaster and to every one of its processes
 # at once (as a power cut would leave them), then a restart, which runs crash
@@ -23,4 +24,38 @@ sub crash_and_restart {
 	$node->start;
 }
 
+# A started node with kyrodb preloaded and the extension created.
+sub kyrodb_node {
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%opts);
+	$node->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'kyrodb'
+shared_buffers = 256MB
+maintenance_work_mem = 512MB
+max_wal_size = 4GB
+));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION kyrodb');
+	return $node;
+}
+
+# Rows of TABLE (id, v) missing from the index. Every row must come out of
+# one full index scan, and a sample of rows (every 50th, and the newest 200)
+# must be found by its own vector in an exact index search, which compares
+# the query with every vector the index holds.
+sub rows_not_found {
+	my ($node, $table) = @_;
+	return $node->safe_psql('postgres', qq(
+		SET kyrodb.exact_search = on;
+		SET kyrodb.max_scan_tuples = 1000000;
+		SET enable_seqscan = off;
+		WITH scanned AS (
+		  SELECT id FROM $table ORDER BY v <-> (SELECT v FROM $table WHERE v IS NOT NULL LIMIT 1) LIMIT 1000000)
+		SELECT (SELECT count(*) FROM $table WHERE v IS NOT NULL AND id NOT IN (SELECT id FROM scanned))
+		     + (SELECT count(*) - count(DISTINCT id) FROM scanned)
+		     + (SELECT count(*) FROM $table i
+		         WHERE i.v IS NOT NULL AND (i.id % 50 = 0 OR i.id > (SELECT max(id) - 200 FROM $table))
+		           AND i.id <> ALL (ARRAY(SELECT j.id FROM $table j ORDER BY j.v <-> i.v LIMIT 3)))));
+}
 1;

@@ -1,0 +1,103 @@
+-- CREATE INDEX ... USING kyrodb: options, errors, and the DDL around it.
+CREATE TABLE items (id int PRIMARY KEY, category int, v vector(3));
+INSERT INTO items SELECT i, i % 5, ARRAY[sin(i), cos(i), sin(i * 0.3)] FROM generate_series(1, 300) i;
+
+CREATE INDEX items_l2 ON items USING kyrodb (v vector_l2_ops);
+CREATE INDEX items_default ON items USING kyrodb (v);
+CREATE INDEX items_ip ON items USING kyrodb (v vector_ip_ops) WITH (m = 8, ef_construction = 32);
+CREATE INDEX items_cos ON items USING kyrodb (v vector_cosine_ops) WITH (m = 100, ef_construction = 1000);
+SELECT c.relname, a.amname, array_to_string(c.reloptions, ',') AS options
+  FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+ WHERE c.relname LIKE 'items\_%' ORDER BY 1;
+DROP INDEX items_default, items_ip, items_cos;
+
+-- option errors
+CREATE INDEX ON items USING kyrodb (v) WITH (m = 1);
+CREATE INDEX ON items USING kyrodb (v) WITH (m = 101);
+CREATE INDEX ON items USING kyrodb (v) WITH (ef_construction = 3);
+CREATE INDEX ON items USING kyrodb (v) WITH (ef_construction = 1001);
+CREATE INDEX ON items USING kyrodb (v) WITH (m = 16, ef_construction = 31);
+CREATE INDEX ON items USING kyrodb (v) WITH (lists = 3);
+CREATE INDEX ON items USING kyrodb (v) WITH (m = 'x');
+-- what it cannot index
+CREATE TABLE nodims (v vector);
+CREATE INDEX ON nodims USING kyrodb (v);
+DROP TABLE nodims;
+CREATE INDEX ON items USING kyrodb (category);
+CREATE INDEX ON items USING kyrodb (v, category);
+CREATE INDEX ON items USING kyrodb (v vector_ops);
+CREATE UNIQUE INDEX ON items USING kyrodb (v);
+
+-- the wrong dimension on insert names both
+CREATE TABLE loose (v vector);
+INSERT INTO loose VALUES ('[1,2,3]');
+CREATE INDEX loose_idx ON loose USING kyrodb ((v::vector(3)));
+INSERT INTO loose VALUES ('[1,2]');
+DROP TABLE loose;
+
+-- the index answers only ORDER BY distance
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[1,0,0]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE v = '[1,0,0]';
+RESET enable_seqscan;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[1,0,0]' LIMIT 5;
+-- without LIMIT (or beyond kyrodb.max_scan_tuples) every row must come back: not from the index
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[1,0,0]';
+SET kyrodb.max_scan_tuples = 100;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[1,0,0]' LIMIT 101;
+RESET kyrodb.max_scan_tuples;
+-- an operator of another opclass does not use it
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <#> '[1,0,0]' LIMIT 5;
+
+-- GUCs
+SHOW kyrodb.ef_search;
+SHOW kyrodb.max_scan_tuples;
+SHOW kyrodb.flush_threshold;
+SHOW kyrodb.exact_search;
+SET kyrodb.ef_search = 0;
+SET kyrodb.ef_search = 1001;
+SET kyrodb.max_scan_tuples = 0;
+SET kyrodb.flush_threshold = 0;
+SET kyrodb.no_such_setting = 1;
+
+-- kyrodb_flush and kyrodb_index_stats
+SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');
+SELECT kyrodb_flush('items_l2');
+INSERT INTO items VALUES (1001, 0, '[0.5,0.5,0.5]'), (1002, 0, NULL);
+SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');
+SELECT kyrodb_flush('items_l2');
+SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');
+DELETE FROM items WHERE id <= 100;
+VACUUM items;
+SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');
+-- a segment that is half tombstones is rewritten without them
+DELETE FROM items WHERE id <= 200;
+VACUUM items;
+SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');
+SELECT kyrodb_index_stats('items_pkey');
+SELECT kyrodb_flush('items_pkey');
+SELECT kyrodb_flush('items');
+SELECT kyrodb_flush('no_such_index');
+CREATE ROLE flush_user;
+GRANT SELECT ON items TO flush_user;
+SET ROLE flush_user;
+SELECT kyrodb_flush('items_l2');
+RESET ROLE;
+REVOKE ALL ON items FROM flush_user;
+DROP ROLE flush_user;
+
+-- CONCURRENTLY, REINDEX, TRUNCATE, DROP
+CREATE INDEX CONCURRENTLY items_conc ON items USING kyrodb (v vector_cosine_ops);
+SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_conc'::regclass;
+REINDEX INDEX items_l2;
+REINDEX INDEX CONCURRENTLY items_conc;
+SET enable_seqscan = off;
+SELECT id FROM items ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 1;
+SELECT id FROM items ORDER BY v <=> '[0.5,0.5,0.5]' LIMIT 1;
+TRUNCATE items;
+SELECT id FROM items ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 1;
+INSERT INTO items VALUES (1, 0, '[1,1,1]');
+SELECT id FROM items ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 1;
+RESET enable_seqscan;
+DROP INDEX items_l2;
+DROP TABLE items;

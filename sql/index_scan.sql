@@ -1,0 +1,130 @@
+-- Ordered index scans return what a sequential scan returns.
+CREATE TABLE items (id int PRIMARY KEY, category int, v vector(16));
+INSERT INTO items
+SELECT i, i % 10, (SELECT array_agg(sin(i * 0.37 + j * 1.3) + cos(i * 0.011 * j)) FROM generate_series(1, 16) j)::vector
+  FROM generate_series(1, 2000) i;
+CREATE TABLE queries AS SELECT id AS qid, v + ('[' || repeat('0.01,', 15) || '0.01]')::vector AS v FROM items WHERE id % 100 = 0;
+
+-- the exact top 10 of every query, by sequential scan
+CREATE FUNCTION top10(op text) RETURNS TABLE (qid int, ids int[]) LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT q.qid, ARRAY(SELECT i.id FROM items i ORDER BY i.v %s q.v, i.id LIMIT 10) FROM queries q', op);
+END $$;
+CREATE FUNCTION matches(op text) RETURNS TABLE (exact_lists int, mean_recall numeric) LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL enable_indexscan = off;
+  CREATE TEMP TABLE truth AS SELECT * FROM top10(op);
+  SET LOCAL enable_indexscan = on;
+  SET LOCAL enable_seqscan = off;
+  SET LOCAL enable_sort = off;
+  CREATE TEMP TABLE got AS SELECT * FROM top10(op);
+  RETURN QUERY
+    SELECT count(*) FILTER (WHERE t.ids = g.ids)::int,
+           round(avg((SELECT count(*) FROM unnest(g.ids) x WHERE x = ANY (t.ids)) / 10.0), 2)
+      FROM truth t JOIN got g USING (qid);
+  DROP TABLE truth, got;
+END $$;
+
+CREATE INDEX items_l2 ON items USING kyrodb (v vector_l2_ops);
+CREATE INDEX items_ip ON items USING kyrodb (v vector_ip_ops);
+CREATE INDEX items_cos ON items USING kyrodb (v vector_cosine_ops);
+
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <#> '[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <=> '[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]' LIMIT 5;
+RESET enable_seqscan;
+
+-- a beam wider than each segment is an exact search: identical lists
+SET kyrodb.ef_search = 1000;
+SELECT * FROM matches('<->');
+SELECT * FROM matches('<#>');
+SELECT * FROM matches('<=>');
+-- kyrodb.exact_search compares the query with every indexed vector
+RESET kyrodb.ef_search;
+SET kyrodb.exact_search = on;
+SELECT * FROM matches('<->');
+SELECT * FROM matches('<=>');
+RESET kyrodb.exact_search;
+-- at the default width the lists are (nearly) the exact ones
+RESET kyrodb.ef_search;
+SELECT mean_recall >= 0.95 AS recall_ok FROM matches('<->');
+SELECT mean_recall >= 0.95 AS recall_ok FROM matches('<#>');
+SELECT mean_recall >= 0.95 AS recall_ok FROM matches('<=>');
+
+-- rows come nearest first (the first stage returns about ef_search / 2 rows in exact order)
+SET enable_seqscan = off;
+SELECT count(*) AS out_of_order FROM (
+  SELECT d, lag(d) OVER (ORDER BY n) AS prev FROM (
+    SELECT row_number() OVER () AS n, d FROM (
+      SELECT v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' AS d FROM items
+       ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 20) a) b) c
+ WHERE d < prev;
+
+-- inserts after the build are found at once (hot tier), and after a flush (segment)
+INSERT INTO items VALUES (5001, 1, '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9]'), (5002, 2, '[-9,-9,-9,-9,-9,-9,-9,-9,-9,-9,-9,-9,-9,-9,-9,-9]');
+SELECT id FROM items ORDER BY v <-> '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9]' LIMIT 1;
+SELECT id FROM items ORDER BY v <#> '[-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1]' LIMIT 1;
+SELECT id FROM items ORDER BY v <=> '[-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1,-1]' LIMIT 1;
+SELECT kyrodb_flush('items_l2') AS moved;
+SELECT id FROM items ORDER BY v <-> '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9]' LIMIT 1;
+-- an uncommitted insert is invisible to others, a rolled-back one never shows
+BEGIN;
+INSERT INTO items VALUES (5003, 3, '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9.5]');
+SELECT id FROM items ORDER BY v <-> '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9.5]' LIMIT 1;
+ROLLBACK;
+SELECT id FROM items ORDER BY v <-> '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9.5]' LIMIT 1;
+
+-- LIMIT beyond ef_search still returns LIMIT rows, all distinct
+SET kyrodb.ef_search = 10;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM items ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 1500) a;
+-- WHERE rejects most rows: the scan resumes until LIMIT rows match
+SELECT count(*), min(category), max(category) FROM (
+  SELECT id, category FROM items WHERE category = 7 ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 150) a;
+SELECT count(*) FROM (SELECT id FROM items WHERE id % 1000 = 0 ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 5) a;
+-- the same with the filter in the exact answer
+SELECT array_agg(id) = (SELECT array_agg(id) FROM (SELECT id FROM items WHERE category = 3 ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 20) s)
+  AS same_as_exact
+  FROM (SELECT id FROM items WHERE category = 3 ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 20) a;
+RESET kyrodb.ef_search;
+
+-- deleted rows are never returned, before and after VACUUM
+DELETE FROM items WHERE id % 3 = 0;
+SELECT count(*) FILTER (WHERE id % 3 = 0) AS deleted_returned, count(*) FROM (
+  SELECT id FROM items ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 1000) a;
+VACUUM items;
+SELECT count(*) FILTER (WHERE id % 3 = 0) AS deleted_returned, count(*) FROM (
+  SELECT id FROM items ORDER BY v <-> '[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]' LIMIT 1000) a;
+RESET enable_seqscan;
+SET kyrodb.ef_search = 1000;
+SELECT * FROM matches('<->');
+RESET kyrodb.ef_search;
+
+-- NULL vectors are not indexed; zero vectors are, except under cosine
+INSERT INTO items VALUES (6001, 0, NULL), (6002, 0, '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]');
+SET enable_seqscan = off;
+SELECT id FROM items ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 1;
+SELECT count(*) FILTER (WHERE id = 6002) AS zero_vector_rows, count(*) FILTER (WHERE id = 6001) AS null_rows
+  FROM (SELECT id FROM items ORDER BY v <=> '[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]' LIMIT 5000) a;
+-- a NULL query orders nothing, but returns the rows it is asked for
+SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> NULL LIMIT 100) a;
+-- a query of the wrong dimension
+SELECT id FROM items ORDER BY v <-> '[1,2,3]' LIMIT 1;
+RESET enable_seqscan;
+
+-- vectors wider than a page are indexed (elements cross page boundaries)
+CREATE TABLE wide (id int, v vector(16000));
+INSERT INTO wide SELECT i, array_fill(i::real, ARRAY[16000])::vector FROM generate_series(1, 20) i;
+CREATE INDEX ON wide USING kyrodb (v);
+INSERT INTO wide SELECT i, array_fill(i::real, ARRAY[16000])::vector FROM generate_series(21, 25) i;
+SET enable_seqscan = off;
+SELECT id FROM wide ORDER BY v <-> array_fill(22.2::real, ARRAY[16000])::vector LIMIT 3;
+SELECT id FROM wide ORDER BY v <-> array_fill(7.9::real, ARRAY[16000])::vector LIMIT 3;
+SELECT kyrodb_flush('wide_v_idx');
+SELECT id FROM wide ORDER BY v <-> array_fill(22.2::real, ARRAY[16000])::vector LIMIT 3;
+RESET enable_seqscan;
+DROP TABLE wide;
+
+DROP TABLE items, queries;
+DROP FUNCTION matches, top10;

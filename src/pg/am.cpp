@@ -1,0 +1,149 @@
+// The index access method handler, its options, and the guarded entry
+// points Postgres calls.
+#include "guard.h"
+#include "index.h"
+
+extern "C" {
+#include "access/reloptions.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "utils/guc.h"
+}
+
+namespace kyrodb::pg {
+namespace {
+
+relopt_kind option_kind;
+
+}  // namespace
+
+void register_reloptions() {
+    option_kind = add_reloption_kind();
+    add_int_reloption(option_kind, "m", "Max number of neighbours of an element per graph level", kDefaultM, 2, 100,
+                      AccessExclusiveLock);
+    add_int_reloption(option_kind, "ef_construction", "Size of the candidate list while building the graph",
+                      kDefaultEfConstruction, 4, 1000, AccessExclusiveLock);
+}
+
+bytea *index_options(Datum reloptions, bool validate) {
+    static const relopt_parse_elt table[] = {
+        {"m", RELOPT_TYPE_INT, offsetof(IndexOptions, m)},
+        {"ef_construction", RELOPT_TYPE_INT, offsetof(IndexOptions, ef_construction)},
+    };
+    return static_cast<bytea *>(
+        build_reloptions(reloptions, validate, option_kind, sizeof(IndexOptions), table, lengthof(table)));
+}
+
+IndexOptions index_options_of(Relation index) {
+    IndexOptions opts{0, kDefaultM, kDefaultEfConstruction};
+    if (index->rd_options != nullptr) opts = *reinterpret_cast<IndexOptions *>(index->rd_options);
+    return opts;
+}
+
+const IndexCache &index_cache(Relation index) {
+    if (index->rd_amcache == nullptr) {
+        auto *cache = static_cast<IndexCache *>(MemoryContextAlloc(index->rd_indexcxt, sizeof(IndexCache)));
+        cache->metric = index_metric(index);
+        cache->dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
+        index->rd_amcache = cache;
+    }
+    return *static_cast<IndexCache *>(index->rd_amcache);
+}
+
+const char *phase_name(int64 phase) {
+    switch (phase) {
+        case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE: return "initializing";
+        case kPhaseLoad: return "loading tuples";
+        case kPhaseGraph: return "building graph";
+        case kPhaseWrite: return "writing segment";
+        default: return nullptr;
+    }
+}
+
+}  // namespace kyrodb::pg
+
+namespace {
+
+using namespace kyrodb::pg;
+
+IndexBuildResult *am_build(Relation heap, Relation index, IndexInfo *info) {
+    return guarded([&] { return build(heap, index, info); });
+}
+void am_build_empty(Relation index) { guarded([&] { build_empty(index); }); }
+bool am_insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relation heap, IndexUniqueCheck check,
+               bool unchanged, IndexInfo *info) {
+    return guarded([&] { return insert(index, values, isnull, tid, heap, check, unchanged, info); });
+}
+IndexBulkDeleteResult *am_bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+                                      IndexBulkDeleteCallback callback, void *state) {
+    return guarded([&] { return bulk_delete(info, stats, callback, state); });
+}
+IndexBulkDeleteResult *am_vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats) {
+    return guarded([&] { return vacuum_cleanup(info, stats); });
+}
+void am_cost_estimate(PlannerInfo *root, IndexPath *path, double loop_count, Cost *startup, Cost *total,
+                      Selectivity *selectivity, double *correlation, double *pages) {
+    guarded([&] { cost_estimate(root, path, loop_count, startup, total, selectivity, correlation, pages); });
+}
+bytea *am_options(Datum reloptions, bool validate) {
+    return guarded([&] { return index_options(reloptions, validate); });
+}
+char *am_phase_name(int64 phase) { return const_cast<char *>(phase_name(phase)); }
+bool am_validate(Oid) { return true; }
+IndexScanDesc am_begin_scan(Relation index, int nkeys, int norderbys) {
+    return guarded([&] { return begin_scan(index, nkeys, norderbys); });
+}
+void am_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys) {
+    guarded([&] { rescan(scan, keys, nkeys, orderbys, norderbys); });
+}
+bool am_get_tuple(IndexScanDesc scan, ScanDirection dir) { return guarded([&] { return get_tuple(scan, dir); }); }
+void am_end_scan(IndexScanDesc scan) { guarded([&] { end_scan(scan); }); }
+
+}  // namespace
+
+KYRODB_FUNCTION(kyrodb_handler) {
+    IndexAmRoutine *am = makeNode(IndexAmRoutine);
+    am->amstrategies = 0;
+    am->amsupport = 1;
+    am->amoptsprocnum = 0;
+    am->amcanorder = false;
+    am->amcanorderbyop = true;
+    am->amcanbackward = false;
+    am->amcanunique = false;
+    am->amcanmulticol = false;
+    am->amoptionalkey = true;
+    am->amsearcharray = false;
+    am->amsearchnulls = false;
+    am->amstorage = false;
+    am->amclusterable = false;
+    am->ampredlocks = false;
+    am->amcanparallel = false;
+    am->amcaninclude = false;
+    am->amusemaintenanceworkmem = false;
+    am->amparallelvacuumoptions = VACUUM_OPTION_NO_PARALLEL;
+    am->amkeytype = InvalidOid;
+
+    am->ambuild = am_build;
+    am->ambuildempty = am_build_empty;
+    am->aminsert = am_insert;
+    am->ambulkdelete = am_bulk_delete;
+    am->amvacuumcleanup = am_vacuum_cleanup;
+    am->amcanreturn = nullptr;
+    am->amcostestimate = am_cost_estimate;
+    am->amoptions = am_options;
+    am->amproperty = nullptr;
+    am->ambuildphasename = am_phase_name;
+    am->amvalidate = am_validate;
+    am->amadjustmembers = nullptr;
+    am->ambeginscan = am_begin_scan;
+    am->amrescan = am_rescan;
+    am->amgettuple = am_get_tuple;
+    am->amgetbitmap = nullptr;
+    am->amendscan = am_end_scan;
+    am->ammarkpos = nullptr;
+    am->amrestrpos = nullptr;
+    am->amestimateparallelscan = nullptr;
+    am->aminitparallelscan = nullptr;
+    am->amparallelrescan = nullptr;
+    PG_RETURN_POINTER(am);
+}

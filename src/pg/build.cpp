@@ -1,0 +1,193 @@
+// CREATE INDEX: read the heap, build HNSW segments with every core, write them
+// as pages. Vectors are gathered up to what maintenance_work_mem allows for a
+// build; each full batch becomes one segment, so any table can be indexed.
+#include "guard.h"
+#include "index.h"
+#include "vector.h"
+
+#include <functional>
+#include <thread>
+
+#include "kyrodb/hnsw.h"
+
+extern "C" {
+#include "access/generic_xlog.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+}
+
+namespace kyrodb::pg {
+
+SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *vectors, const uint64 *tids, size_t n,
+                           const std::function<void(size_t)> &progress) {
+    kyrodb::BuildParams params;
+    params.metric = static_cast<kyrodb::Metric>(meta.metric);
+    params.dim = meta.dim;
+    params.m = meta.m;
+    params.ef_construction = meta.ef_construction;
+    params.threads = std::max(1u, std::thread::hardware_concurrency());
+    params.seed = meta.next_segment_id;
+
+    // Workers never call Postgres; this thread polls for cancel while they run.
+    std::vector<uint8_t> image = kyrodb::build_segment(params, vectors, tids, n, [&](size_t done) {
+        pg_call([] { CHECK_FOR_INTERRUPTS(); });
+        progress(done);
+    });
+
+    SegmentEntry entry{};
+    entry.count = static_cast<uint32>(n);
+    entry.image_size = image.size();
+    pg_call([&] {
+        pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseWrite);
+        entry.first_block = append_stream(index, kPageSegment, image.data(), image.size(), &entry.image_blocks);
+        entry.tomb_first_block = append_stream(index, kPageTombstone, nullptr, (n + 7) / 8, &entry.tomb_blocks);
+    });
+    return entry;
+}
+
+size_t segment_capacity(uint32 dim, uint32 m) {
+    size_t per_element = kyrodb::build_bytes_per_element(dim, m) + sizeof(float) * dim + sizeof(uint64);
+    size_t budget = size_t(maintenance_work_mem) * 1024;
+    return std::max(size_t(1), std::min(budget / per_element, size_t(UINT32_MAX)));
+}
+
+void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
+             const std::vector<uint64> &replaced) {
+    pg_call([&] {
+        Buffer metabuf = ReadBuffer(index, kMetaBlock);
+        LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+        GenericXLogState *state = GenericXLogStart(index);
+        MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+        uint32 kept = 0;
+        for (uint32 i = 0; i < meta->n_segments; i++) {
+            bool gone = false;
+            for (uint64 id : replaced) gone |= meta->segments[i].id == id;
+            if (!gone) meta->segments[kept++] = meta->segments[i];
+        }
+        meta->n_segments = kept;
+        if (entry != nullptr) {
+            if (meta->n_segments >= kMaxSegments) {
+                GenericXLogAbort(state);
+                UnlockReleaseBuffer(metabuf);
+                ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                                errmsg("index \"%s\" has too many segments (%d)", RelationGetRelationName(index),
+                                       kMaxSegments),
+                                errhint("Raise maintenance_work_mem so that each segment holds more rows, "
+                                        "then REINDEX.")));
+            }
+            SegmentEntry &slot = meta->segments[meta->n_segments++];
+            slot = *entry;
+            slot.id = meta->next_segment_id++;
+        }
+        if (advance != nullptr) {
+            meta->hot_start = advance->hot_start;
+            meta->hot_head = advance->hot_head;
+            meta->hot_head_pos = advance->hot_head_pos;
+        }
+        meta->generation++;
+        GenericXLogFinish(state);
+        UnlockReleaseBuffer(metabuf);
+    });
+}
+
+namespace {
+
+struct BuildState {
+    Relation index;
+    MetaPage meta;       // parameters of the build (dim, metric, m, ...)
+    float *vectors;      // allocated * dim
+    uint64 *tids;
+    size_t allocated;    // grows by doubling up to capacity
+    size_t capacity;     // rows per segment that maintenance_work_mem allows
+    size_t n;            // gathered, not yet written
+    double indexed;
+    double done;         // rows in written segments, for progress
+};
+
+void flush_batch(BuildState &st) {
+    if (st.n == 0) return;
+    pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseGraph);
+    double base = st.done;
+    SegmentEntry entry = write_segment(st.index, st.meta, st.vectors, st.tids, st.n, [&](size_t done) {
+        pg_call([&] { pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, int64(base + done)); });
+    });
+    publish(st.index, &entry, nullptr, {});
+    st.meta.next_segment_id++;
+    st.done += st.n;
+    st.n = 0;
+    pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
+}
+
+// Called by the heap scan for each row; plain C except for the guarded flush.
+void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull, bool, void *arg) {
+    auto &st = *static_cast<BuildState *>(arg);
+    if (isnull[0]) return;
+    if (st.n == st.allocated) {
+        st.allocated = Min(st.allocated * 2, st.capacity);
+        st.vectors = static_cast<float *>(repalloc_huge(st.vectors, sizeof(float) * st.meta.dim * st.allocated));
+        st.tids = static_cast<uint64 *>(repalloc_huge(st.tids, sizeof(uint64) * st.allocated));
+    }
+    Vector *v = datum_get_vector(values[0]);
+    check_expected_dim(static_cast<int32>(st.meta.dim), v->dim);
+    float *dst = st.vectors + st.n * st.meta.dim;
+    memcpy(dst, v->x, sizeof(float) * st.meta.dim);
+    if (!kyrodb::prepare_vector(static_cast<kyrodb::Metric>(st.meta.metric), dst, st.meta.dim))
+        return;  // a zero vector has no cosine distance: not indexed
+    st.tids[st.n++] = encode_tid(tid);
+    st.indexed++;
+    if (st.n == st.capacity) guarded([&] { flush_batch(st); });
+}
+
+}  // namespace
+
+IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
+    IndexOptions opts = index_options_of(index);
+    if (opts.ef_construction < 2 * opts.m)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("ef_construction must be greater than or equal to 2 * m"),
+                        errdetail("ef_construction is %d and m is %d.", opts.ef_construction, opts.m)));
+    int32 dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
+    if (dim < 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("column does not have dimensions"),
+                        errhint("Declare the column with its dimensions, e.g. vector(384).")));
+    kyrodb::Metric metric = index_metric(index);
+
+    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.ef_construction);
+
+    MemoryContext build_context =
+        AllocSetContextCreate(CurrentMemoryContext, "kyrodb build", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(build_context);
+
+    auto *st = static_cast<BuildState *>(palloc0(sizeof(BuildState)));
+    st->index = index;
+    read_meta(index, &st->meta);
+    st->capacity = segment_capacity(dim, opts.m);
+    st->allocated = Min(st->capacity, size_t(1024));
+    st->vectors = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * dim * st->allocated));
+    st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));
+
+    pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
+    if (heap->rd_rel->reltuples > 0)
+        pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(heap->rd_rel->reltuples));
+    double heap_tuples = table_index_build_scan(heap, index, info, true, true, build_callback, st, nullptr);
+    guarded([&] { flush_batch(*st); });
+
+    auto *result = static_cast<IndexBuildResult *>(MemoryContextAlloc(old, sizeof(IndexBuildResult)));
+    result->heap_tuples = heap_tuples;
+    result->index_tuples = st->indexed;
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(build_context);
+    return result;
+}
+
+void build_empty(Relation index) {
+    IndexOptions opts = index_options_of(index);
+    int32 dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
+    init_index_pages(index, INIT_FORKNUM, Max(dim, 1), index_metric(index), opts.m, opts.ef_construction);
+}
+
+}  // namespace kyrodb::pg

@@ -1,0 +1,35 @@
+// Planner costs. The index only answers ORDER BY distance; its cost is the
+// graph search done before the first row (startup) plus a little per row.
+// Without ORDER BY, or when the query may want more rows than a scan returns
+// (no LIMIT, or a LIMIT beyond kyrodb.max_scan_tuples), the index is not
+// offered, so such queries get every row from a sequential scan.
+#include "index.h"
+
+#include <cmath>
+
+extern "C" {
+#include "optimizer/optimizer.h"
+#include "utils/float.h"
+#include "utils/selfuncs.h"
+}
+
+namespace kyrodb::pg {
+
+void cost_estimate(PlannerInfo *root, IndexPath *path, double, Cost *startup, Cost *total,
+                   Selectivity *selectivity, double *correlation, double *pages) {
+    *selectivity = 1.0;
+    *correlation = 0.0;
+    *pages = 1.0;
+    if (path->indexorderbys == NIL || root->limit_tuples < 0 || root->limit_tuples > max_scan_tuples) {
+        *startup = *total = get_float8_infinity();
+        return;
+    }
+    double tuples = std::max(path->indexinfo->tuples, 1.0);
+    // HNSW visits about ef * m0 elements per level walked; the images are in
+    // memory, so a visit costs a distance computation, not a page read.
+    double visits = std::min(tuples, ef_search * 32.0 * std::max(1.0, std::log(tuples) / std::log(16.0)));
+    *startup = visits * cpu_operator_cost * 4 + random_page_cost;
+    *total = *startup + tuples * cpu_index_tuple_cost;
+}
+
+}  // namespace kyrodb::pg

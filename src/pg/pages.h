@@ -1,0 +1,137 @@
+// The index on disk: a metapage, an append-only hot tier, and immutable
+// segments. Hot tier and segments are byte streams laid over pages, so an
+// element may cross a page boundary and dimensions are not capped by BLCKSZ.
+// Every change is WAL-logged: Generic WAL for in-place changes, full-page
+// images (log_newpage_range) for pages written whole.
+#pragma once
+
+#include "pg.h"
+
+extern "C" {
+#include "storage/block.h"
+#include "storage/bufmgr.h"
+#include "storage/itemptr.h"
+#include "utils/rel.h"
+}
+
+#include <cstdint>
+
+#include "kyrodb/metric.h"
+
+namespace kyrodb::pg {
+
+constexpr uint32 kMetaMagic = 0x4B59524Fu;  // "KYRO"
+constexpr uint32 kPageFormatVersion = 1;
+constexpr BlockNumber kMetaBlock = 0;
+constexpr int kMaxSegments = 128;
+
+enum PageKind : uint16 { kPageMeta = 1, kPageHot = 2, kPageSegment = 3, kPageTombstone = 4 };
+
+// Special space of every page.
+struct PageOpaque {
+    BlockNumber next;  // hot tier chain; InvalidBlockNumber elsewhere
+    uint16 kind;
+    uint16 unused;
+};
+
+// Bytes of stream data a page holds.
+constexpr Size kPageDataOffset = MAXALIGN(SizeOfPageHeaderData);
+constexpr Size kPageDataSize = BLCKSZ - kPageDataOffset - MAXALIGN(sizeof(PageOpaque));
+
+struct SegmentEntry {
+    uint64 id;
+    BlockNumber first_block;     // image pages, contiguous
+    uint32 image_blocks;
+    uint64 image_size;
+    uint32 count;                // elements
+    uint32 tombstones;           // elements deleted by VACUUM
+    BlockNumber tomb_first_block;  // bitmap of deleted elements, contiguous pages
+    uint32 tomb_blocks;
+    uint64 tomb_generation;      // changes whenever the bitmap does
+};
+
+struct MetaPage {
+    uint32 magic;
+    uint32 version;
+    uint32 dim;
+    uint32 metric;  // kyrodb::Metric
+    uint32 m;
+    uint32 ef_construction;
+    uint64 instance;     // random per build: names this index's images in caches
+    uint64 generation;   // changes on every flush, merge and vacuum
+    uint64 next_segment_id;
+    // hot tier: records of (uint64 heap tid, float[dim]) appended to a page chain
+    uint64 hot_start;       // first record not yet flushed into a segment
+    uint64 hot_end;         // records appended
+    BlockNumber hot_head;   // page holding the first byte of record hot_start
+    BlockNumber hot_tail;   // last page of the chain
+    uint64 hot_head_pos;    // stream offset of hot_head's first byte
+    uint64 hot_tail_pos;    // stream offset of hot_tail's first byte
+    uint32 n_segments;
+    uint32 unused;
+    SegmentEntry segments[kMaxSegments];
+};
+static_assert(sizeof(MetaPage) <= kPageDataSize, "metapage must fit in one page");
+
+// Records are 8-byte multiples, and so is a page's data: a record's TID
+// never crosses a page boundary (its vector may).
+inline Size hot_record_size(uint32 dim) { return TYPEALIGN(8, sizeof(uint64) + sizeof(float) * dim); }
+static_assert(kPageDataSize % 8 == 0, "hot-tier TIDs must not cross pages");
+
+// Heap TIDs as 64-bit payloads; 0 is never a valid TID (offsets start at 1).
+inline uint64 encode_tid(ItemPointer tid) {
+    return (uint64(ItemPointerGetBlockNumberNoCheck(tid)) << 16) | ItemPointerGetOffsetNumberNoCheck(tid);
+}
+inline void decode_tid(uint64 v, ItemPointer tid) {
+    ItemPointerSet(tid, BlockNumber(v >> 16), OffsetNumber(v & 0xFFFF));
+}
+
+inline PageOpaque *page_opaque(Page page) { return reinterpret_cast<PageOpaque *>(PageGetSpecialPointer(page)); }
+inline char *page_data(Page page) { return reinterpret_cast<char *>(page) + kPageDataOffset; }
+inline MetaPage *meta_of(Page page) { return reinterpret_cast<MetaPage *>(page_data(page)); }
+
+// An empty page of `kind` with `used` data bytes counted in pd_lower, so that
+// Generic WAL skips the unused rest.
+void init_page(Page page, PageKind kind);
+void set_page_used(Page page, Size used);
+
+// The metapage as of now (copied under a share lock). Errors if the index
+// is not a kyrodb index of this format.
+void read_meta(Relation index, MetaPage *out);
+
+// A new page at the end of the relation, pinned and exclusively locked.
+Buffer extend_one(Relation index);
+
+// Writes `size` bytes (zeros when bytes is null) into new contiguous pages of
+// `kind` at the end of the relation, logged as full-page images. Returns the
+// first block; *n_blocks gets the count (at least 1).
+BlockNumber append_stream(Relation index, PageKind kind, const void *bytes, Size size, uint32 *n_blocks);
+
+// Reads `size` stream bytes from contiguous pages starting at `first`.
+void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);
+
+// Creates the metapage and an empty hot tier page on a new index (fork).
+void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
+                      uint32 ef_construction);
+
+// Appends one hot-tier record (tid, vector of meta dim floats).
+void hot_append(Relation index, uint64 tid, const float *vector);
+
+// Visits the live hot-tier records [hot_start, hot_end) of `meta` in order.
+// The vector pointer is valid only during the call.
+using HotVisitor = void (*)(void *context, uint64 record, uint64 tid, const float *vector);
+struct HotScanEnd {
+    BlockNumber block;  // page holding the first byte of record hot_end
+    uint64 page_pos;    // its stream offset
+};
+void hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end);
+
+// Clears the TID of every hot-tier record in [hot_start, hot_end) for which
+// callback says the heap row is dead; *removed and *live count them.
+void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPointer, void *), void *state,
+                uint64 *removed, uint64 *live);
+
+// Metric from the opclass's support function 1 (its distance function).
+kyrodb::Metric index_metric(Relation index);
+
+}  // namespace kyrodb::pg

@@ -1,0 +1,242 @@
+// Ordered index scans: ORDER BY embedding <op> $1.
+//
+// The hot tier is scanned exactly; every segment is searched with HNSW at
+// width ef; the results are merged by distance. A scan works in stages: it
+// returns the merged rows up to the nearest "frontier" (the middle of the
+// beam of any segment searched approximately), and when the executor wants more,
+// the next stage searches again with four times the width, skipping what was
+// returned. Once the width covers a segment, that segment is scanned exactly,
+// so a query returns every row (up to kyrodb.max_scan_tuples) instead of
+// stopping early.
+#include "guard.h"
+#include "index.h"
+#include "vector.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "kyrodb/hnsw.h"
+
+extern "C" {
+#include "access/relscan.h"
+#include "utils/memutils.h"
+}
+
+namespace kyrodb::pg {
+namespace {
+
+struct Segment {
+    SegmentEntry entry;
+    std::shared_ptr<SegmentImage> image;
+    std::shared_ptr<const std::vector<uint64_t>> deleted;
+    std::vector<uint64_t> returned;  // bit per element
+    bool exact = false;              // every element is in `exact_results`
+    std::vector<kyrodb::Neighbor> exact_results;
+
+    bool was_returned(uint32 id) const { return (returned[id / 64] >> (id % 64)) & 1; }
+    void mark_returned(uint32 id) { returned[id / 64] |= uint64_t(1) << (id % 64); }
+};
+
+struct HotRow {
+    float distance;
+    uint64 tid;
+    bool returned;
+};
+
+struct Candidate {
+    float distance;
+    uint32 segment;  // kHot for a hot-tier row
+    uint32 id;
+    uint64 tid;
+};
+constexpr uint32 kHot = UINT32_MAX;
+
+struct ScanState {
+    kyrodb::Metric metric = kyrodb::Metric::L2;
+    uint32 dim = 0;
+    std::vector<float> query;  // empty for ORDER BY ... <-> NULL
+    bool started = false;
+    bool finished = false;
+    size_t ef = 0;
+    std::vector<Segment> segments;
+    std::vector<HotRow> hot;
+    std::vector<uint64> ready;
+    size_t ready_next = 0;
+    uint64 returned = 0;
+    kyrodb::Searcher searcher;
+    std::vector<kyrodb::Neighbor> results;
+    std::vector<Candidate> candidates;
+};
+
+// The scan state's C++ objects live until amendscan or, if the query fails
+// first, until its memory context goes away: this callback then runs their
+// destructors.
+struct StateHolder {
+    ScanState *state;
+    MemoryContextCallback callback;
+};
+
+void destroy_state(void *arg) {
+    auto *holder = static_cast<StateHolder *>(arg);
+    delete holder->state;
+    holder->state = nullptr;
+}
+
+struct HotContext {
+    ScanState *state;
+};
+
+void visit_hot(void *context, uint64, uint64 tid, const float *vector) {
+    ScanState *s = static_cast<HotContext *>(context)->state;
+    // capacity was reserved for every record: no allocation, no throw here
+    s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
+}
+
+void start(Relation index, ScanState &s) {
+    MetaPage meta;
+    pg_call([&] { read_meta(index, &meta); });
+    // Every distance to NULL is NULL, so any order is right; every row is still owed.
+    if (s.query.empty()) s.query.assign(meta.dim, 0.0f);
+    if (s.query.size() != meta.dim)
+        pg_call([&] {
+            ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+                            errmsg("different vector dimensions %u and %zu", meta.dim, s.query.size())));
+        });
+    s.dim = meta.dim;
+    s.metric = static_cast<kyrodb::Metric>(meta.metric);
+    kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
+    s.ef = std::max(ef_search, 1);
+    s.segments.reserve(meta.n_segments);
+    for (uint32 i = 0; i < meta.n_segments; i++) {
+        Segment seg;
+        seg.entry = meta.segments[i];
+        seg.image = segment_image(index, meta, seg.entry);
+        seg.deleted = seg.image->deleted;
+        seg.returned.assign((seg.entry.count + 63) / 64, 0);
+        s.segments.push_back(std::move(seg));
+    }
+    s.hot.reserve(meta.hot_end - meta.hot_start);
+    HotContext ctx{&s};
+    pg_call([&] { hot_scan(index, meta, visit_hot, &ctx, nullptr); });
+    s.started = true;
+}
+
+// One stage: search every segment at width ef, merge with the hot tier, and
+// queue the rows up to the frontier. Once every segment is scanned exactly
+// there is no frontier: the nearest `ef` remaining rows are queued per stage,
+// selected without sorting the rest.
+void run_stage(ScanState &s) {
+    float frontier = std::numeric_limits<float>::infinity();
+    bool all_exact = true;
+    s.candidates.clear();
+    for (uint32 i = 0; i < s.segments.size(); i++) {
+        Segment &seg = s.segments[i];
+        const kyrodb::SegmentView &view = seg.image->view;
+        const uint64_t *deleted = seg.deleted ? seg.deleted->data() : nullptr;
+        const std::vector<kyrodb::Neighbor> *found = &seg.exact_results;
+        // A beam this wide visits about as many elements as an exact scan.
+        if (!seg.exact && (exact_search || s.ef * 8 >= seg.entry.count)) {
+            s.searcher.exact(view, s.query.data(), deleted, &seg.exact_results);
+            seg.exact = true;
+        }
+        if (!seg.exact) {
+            s.searcher.search(view, s.query.data(), s.ef, deleted, &s.results);
+            found = &s.results;
+            all_exact = false;
+            // The far end of a beam is where HNSW misses most; rows past its
+            // middle wait for the next, wider stage, so that a row found late
+            // rarely comes after a farther one.
+            frontier = std::min(frontier, s.results.empty() ? -std::numeric_limits<float>::infinity()
+                                                            : s.results[(s.results.size() - 1) / 2].distance);
+        }
+        for (const kyrodb::Neighbor &n : *found)
+            if (!seg.was_returned(n.id)) s.candidates.push_back({n.distance, i, n.id, view.payload(n.id)});
+    }
+    for (uint32 h = 0; h < s.hot.size(); h++)
+        if (!s.hot[h].returned && s.hot[h].distance <= frontier)
+            s.candidates.push_back({s.hot[h].distance, kHot, h, s.hot[h].tid});
+
+    auto nearer = [](const Candidate &a, const Candidate &b) {
+        return a.distance < b.distance || (a.distance == b.distance && a.tid < b.tid);
+    };
+    size_t take = s.candidates.size();
+    if (all_exact) {
+        take = std::min(take, s.ef);
+        std::nth_element(s.candidates.begin(), s.candidates.begin() + take, s.candidates.end(), nearer);
+        if (take == s.candidates.size()) s.finished = true;
+    }
+    std::sort(s.candidates.begin(), s.candidates.begin() + take, nearer);
+    s.ready.clear();
+    s.ready_next = 0;
+    for (size_t k = 0; k < take; k++) {
+        const Candidate &c = s.candidates[k];
+        if (c.distance > frontier) break;
+        if (c.segment == kHot)
+            s.hot[c.id].returned = true;
+        else
+            s.segments[c.segment].mark_returned(c.id);
+        s.ready.push_back(c.tid);
+    }
+    s.ef *= 4;
+}
+
+ScanState *state_of(IndexScanDesc scan) { return static_cast<StateHolder *>(scan->opaque)->state; }
+
+}  // namespace
+
+IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
+    IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+    auto *holder = static_cast<StateHolder *>(palloc0(sizeof(StateHolder)));
+    holder->callback.func = destroy_state;
+    holder->callback.arg = holder;
+    MemoryContextRegisterResetCallback(CurrentMemoryContext, &holder->callback);
+    scan->opaque = holder;
+    guarded([&] { holder->state = new ScanState(); });
+    return scan;
+}
+
+void rescan(IndexScanDesc scan, ScanKey, int, ScanKey orderbys, int norderbys) {
+    guarded([&] {
+        auto fresh = std::make_unique<ScanState>();
+        if (orderbys != nullptr && norderbys > 0) memmove(scan->orderByData, orderbys, norderbys * sizeof(ScanKeyData));
+        if (scan->numberOfOrderBys == 0)
+            pg_call([] {
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("cannot scan a kyrodb index without ORDER BY"),
+                                errhint("Use ORDER BY embedding <-> value (or <#>, <=>).")));
+            });
+        ScanKey key = &scan->orderByData[0];
+        if (!(key->sk_flags & SK_ISNULL)) {
+            Vector *v = nullptr;
+            pg_call([&] { v = datum_get_vector(key->sk_argument); });
+            fresh->query.assign(v->x, v->x + v->dim);
+        }
+        delete static_cast<StateHolder *>(scan->opaque)->state;
+        static_cast<StateHolder *>(scan->opaque)->state = fresh.release();
+    });
+}
+
+bool get_tuple(IndexScanDesc scan, ScanDirection) {
+    return guarded([&] {
+        ScanState &s = *state_of(scan);
+        if (!s.started) start(scan->indexRelation, s);
+        while (s.ready_next == s.ready.size()) {
+            if (s.finished) return false;
+            run_stage(s);
+        }
+        if (s.returned >= static_cast<uint64>(max_scan_tuples)) return false;
+        decode_tid(s.ready[s.ready_next++], &scan->xs_heaptid);
+        s.returned++;
+        scan->xs_recheck = false;
+        scan->xs_recheckorderby = false;
+        return true;
+    });
+}
+
+void end_scan(IndexScanDesc scan) {
+    auto *holder = static_cast<StateHolder *>(scan->opaque);
+    delete holder->state;
+    holder->state = nullptr;
+}
+
+}  // namespace kyrodb::pg

@@ -1,0 +1,249 @@
+// VACUUM and flush. ambulkdelete tombstones dead TIDs in segments and clears
+// them in the hot tier before the heap can reuse them; amvacuumcleanup
+// flushes a large hot tier into a new segment and rewrites segments that are
+// half tombstones; kyrodb_flush() does the same on demand. Flush and bulk delete exclude each other with a heavyweight lock
+// on the metapage, so a row is never copied into a segment while VACUUM
+// decides it is dead.
+#include "guard.h"
+#include "index.h"
+
+#include "kyrodb/hnsw.h"
+
+#include <algorithm>
+
+extern "C" {
+#include "access/generic_xlog.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+}
+
+namespace kyrodb::pg {
+namespace {
+
+// Sets the given element bits in a segment's tombstone pages and records the
+// new count in the metapage.
+void add_tombstones(Relation index, uint32 segment_index, const std::vector<uint32_t> &ids) {
+    const uint64 bits_per_page = kPageDataSize * 8;
+    pg_call([&] {
+        Buffer metabuf = ReadBuffer(index, kMetaBlock);
+        LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+        SegmentEntry entry = meta_of(BufferGetPage(metabuf))->segments[segment_index];
+        UnlockReleaseBuffer(metabuf);
+
+        size_t i = 0;
+        while (i < ids.size()) {
+            uint64 page_no = ids[i] / bits_per_page;
+            Buffer buf = ReadBuffer(index, entry.tomb_first_block + BlockNumber(page_no));
+            LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+            GenericXLogState *state = GenericXLogStart(index);
+            auto *bytes = reinterpret_cast<uint8 *>(page_data(GenericXLogRegisterBuffer(state, buf, 0)));
+            for (; i < ids.size() && ids[i] / bits_per_page == page_no; i++) {
+                uint64 bit = ids[i] % bits_per_page;
+                bytes[bit / 8] |= uint8(1u << (bit % 8));
+            }
+            GenericXLogFinish(state);
+            UnlockReleaseBuffer(buf);
+        }
+
+        metabuf = ReadBuffer(index, kMetaBlock);
+        LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+        GenericXLogState *state = GenericXLogStart(index);
+        MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+        meta->segments[segment_index].tombstones += static_cast<uint32>(ids.size());
+        meta->segments[segment_index].tomb_generation++;
+        meta->generation++;
+        GenericXLogFinish(state);
+        UnlockReleaseBuffer(metabuf);
+    });
+}
+
+struct Collected {
+    std::vector<float> vectors;
+    std::vector<uint64> tids;
+    uint32 dim;
+};
+
+void collect_hot(void *context, uint64, uint64 tid, const float *vector) {
+    auto *c = static_cast<Collected *>(context);
+    // capacity was reserved for every record: no allocation, no throw here
+    c->vectors.insert(c->vectors.end(), vector, vector + c->dim);
+    c->tids.push_back(tid);
+}
+
+void lock_maintenance(Relation index) { pg_call([&] { LockPage(index, kMetaBlock, ExclusiveLock); }); }
+void unlock_maintenance(Relation index) { pg_call([&] { UnlockPage(index, kMetaBlock, ExclusiveLock); }); }
+
+}  // namespace
+
+// Size-tiered merging keeps the number of segments logarithmic in the rows:
+// the new segment absorbs every segment not much larger than itself (and any
+// that is half tombstones), as long as the build fits maintenance_work_mem.
+// Merging drops tombstoned elements.
+constexpr size_t kMergeRatio = 2;
+
+uint64 flush_hot_tier(Relation index) {
+    lock_maintenance(index);
+    MetaPage meta;
+    pg_call([&] { read_meta(index, &meta); });
+    bool emptied_any = false;
+    for (uint32 s = 0; s < meta.n_segments; s++)
+        emptied_any |= meta.segments[s].tombstones * 2 >= meta.segments[s].count;
+    if (meta.hot_end == meta.hot_start && !emptied_any) {
+        unlock_maintenance(index);
+        return 0;
+    }
+    Collected rows;
+    rows.dim = meta.dim;
+    rows.vectors.reserve((meta.hot_end - meta.hot_start) * meta.dim);
+    rows.tids.reserve(meta.hot_end - meta.hot_start);
+    HotScanEnd end;
+    pg_call([&] { hot_scan(index, meta, collect_hot, &rows, &end); });
+    const uint64 moved = rows.tids.size();
+
+    std::vector<const SegmentEntry *> by_size;
+    for (uint32 s = 0; s < meta.n_segments; s++) by_size.push_back(&meta.segments[s]);
+    std::sort(by_size.begin(), by_size.end(), [](const SegmentEntry *a, const SegmentEntry *b) {
+        return a->count - a->tombstones < b->count - b->tombstones;
+    });
+    const size_t capacity = segment_capacity(meta.dim, meta.m);
+    std::vector<uint64> replaced;
+    size_t total = moved;
+    for (const SegmentEntry *e : by_size) {
+        size_t live = e->count - e->tombstones;
+        bool emptied = e->tombstones * 2 >= e->count;
+        bool small = live <= kMergeRatio * std::max<size_t>(total, 1);
+        bool full = meta.n_segments - replaced.size() >= size_t(kMaxSegments);
+        if (total + live > capacity || !(emptied || small || full)) continue;
+        std::shared_ptr<SegmentImage> image = segment_image(index, meta, *e);
+        const uint64_t *deleted = image->deleted ? image->deleted->data() : nullptr;
+        for (uint32 id = 0; id < e->count; id++) {
+            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
+            const float *v = image->view.vector(id);
+            rows.vectors.insert(rows.vectors.end(), v, v + meta.dim);
+            rows.tids.push_back(image->view.payload(id));
+        }
+        replaced.push_back(e->id);
+        total += live;
+    }
+
+    HotAdvance advance{meta.hot_end, end.block, end.page_pos};
+    if (rows.tids.empty()) {
+        publish(index, nullptr, &advance, replaced);  // every row was deleted: nothing to build
+    } else {
+        SegmentEntry entry =
+            write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {});
+        publish(index, &entry, &advance, replaced);
+    }
+    unlock_maintenance(index);
+    return moved;
+}
+
+IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+                                   IndexBulkDeleteCallback callback, void *state) {
+    Relation index = info->index;
+    if (stats == nullptr)
+        stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
+    lock_maintenance(index);
+    MetaPage meta;
+    pg_call([&] { read_meta(index, &meta); });
+
+    double live = 0;
+    std::vector<uint32_t> dead;
+    for (uint32 s = 0; s < meta.n_segments; s++) {
+        const SegmentEntry &entry = meta.segments[s];
+        std::shared_ptr<SegmentImage> image = segment_image(index, meta, entry);
+        const uint64_t *deleted = image->deleted ? image->deleted->data() : nullptr;
+        dead.clear();
+        for (uint32 id = 0; id < entry.count; id++) {
+            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
+            ItemPointerData tid;
+            decode_tid(image->view.payload(id), &tid);
+            if (callback(&tid, state))
+                dead.push_back(id);
+            else
+                live++;
+        }
+        if (!dead.empty()) add_tombstones(index, s, dead);
+        stats->tuples_removed += dead.size();
+        pg_call([] { CHECK_FOR_INTERRUPTS(); });
+    }
+
+    uint64 hot_removed = 0, hot_live = 0;
+    pg_call([&] { hot_delete(index, meta, callback, state, &hot_removed, &hot_live); });
+    stats->tuples_removed += hot_removed;
+    stats->num_index_tuples = live + hot_live;
+    unlock_maintenance(index);
+    return stats;
+}
+
+IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats) {
+    Relation index = info->index;
+    if (info->analyze_only) return stats;
+    MetaPage meta;
+    pg_call([&] { read_meta(index, &meta); });
+    bool emptied_any = false;
+    for (uint32 s = 0; s < meta.n_segments; s++)
+        emptied_any |= meta.segments[s].tombstones * 2 >= meta.segments[s].count;
+    if (meta.hot_end - meta.hot_start >= static_cast<uint64>(flush_threshold) || emptied_any)
+        flush_hot_tier(index);
+    if (stats == nullptr) {
+        stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
+        pg_call([&] { read_meta(index, &meta); });
+        double tuples = double(meta.hot_end - meta.hot_start);
+        for (uint32 s = 0; s < meta.n_segments; s++)
+            tuples += meta.segments[s].count - meta.segments[s].tombstones;
+        stats->num_index_tuples = tuples;
+        stats->estimated_count = true;
+    }
+    pg_call([&] { stats->num_pages = RelationGetNumberOfBlocks(index); });
+    return stats;
+}
+
+}  // namespace kyrodb::pg
+
+// kyrodb_flush(index regclass) returns bigint: moves the hot tier of a kyrodb
+// index into a new segment now; returns the rows moved.
+KYRODB_FUNCTION(kyrodb_flush) {
+    Oid relid = PG_GETARG_OID(0);
+    Relation index = index_open(relid, RowExclusiveLock);
+    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
+    if (!pg_class_ownercheck(index->rd_index->indrelid, GetUserId()))
+        aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
+    uint64 moved = kyrodb::pg::flush_hot_tier(index);
+    index_close(index, RowExclusiveLock);
+    PG_RETURN_INT64(static_cast<int64>(moved));
+}
+
+// kyrodb_index_stats(index regclass): the metapage as a row: segments,
+// elements, tombstones, hot-tier rows, generation, pages.
+KYRODB_FUNCTION(kyrodb_index_stats) {
+    Oid relid = PG_GETARG_OID(0);
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
+    Relation index = index_open(relid, AccessShareLock);
+    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
+    kyrodb::pg::MetaPage meta;
+    kyrodb::pg::read_meta(index, &meta);
+    int64 elements = 0, tombstones = 0;
+    for (uint32 s = 0; s < meta.n_segments; s++) {
+        elements += meta.segments[s].count;
+        tombstones += meta.segments[s].tombstones;
+    }
+    Datum values[6] = {Int32GetDatum(static_cast<int32>(meta.n_segments)), Int64GetDatum(elements),
+                       Int64GetDatum(tombstones), Int64GetDatum(static_cast<int64>(meta.hot_end - meta.hot_start)),
+                       Int64GetDatum(static_cast<int64>(meta.generation)),
+                       Int64GetDatum(static_cast<int64>(RelationGetNumberOfBlocks(index)))};
+    bool nulls[6] = {false, false, false, false, false, false};
+    index_close(index, AccessShareLock);
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

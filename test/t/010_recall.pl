@@ -1,0 +1,100 @@
+# Recall@10 of the kyrodb index at default settings against brute force, on
+# 100,000 embedding-like synthetic 128-d vectors and on fashion-mnist-784
+# (60,000 images; queries from its test set). Also prints queries per second
+# at ef_search 40 and 100 (one connection, pgbench), for the record.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use KyroTest;
+use Time::HiRes qw(time);
+
+my $datagen = $ENV{KYRODB_DATAGEN} or die "KYRODB_DATAGEN is not set";
+my $fashion = '/usr/share/datasets/fashion-mnist';
+
+my $node = PostgreSQL::Test::Cluster->new('recall');
+$node->init;
+$node->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'kyrodb'
+shared_buffers = 1GB
+maintenance_work_mem = 2GB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+));
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION kyrodb');
+
+sub load {
+	my ($table, $dim, $command) = @_;
+	$node->safe_psql('postgres', "CREATE TABLE $table (id int PRIMARY KEY, v vector($dim))");
+	my $connstr = $node->connstr('postgres');
+	system('bash', '-c', "set -o pipefail; $command | psql -X -q -d \"$connstr\" -c 'COPY $table FROM STDIN'") == 0
+	  or die "loading $table failed";
+}
+
+# Mean recall@10 of the index against truth_<name>, which was computed by
+# sequential scan before the index existed.
+sub recall {
+	my ($name, $base, $queries, $op, $ef) = @_;
+	return $node->safe_psql('postgres', qq(
+		SET kyrodb.ef_search = $ef;
+		SET enable_seqscan = off;
+		SELECT round(avg((SELECT count(*) FROM unnest(g.ids) x WHERE x = ANY (t.ids)) / 10.0), 4)
+		  FROM truth_$name t
+		  JOIN LATERAL (SELECT ARRAY(SELECT b.id FROM $base b ORDER BY b.v $op q.v LIMIT 10) AS ids
+		                  FROM $queries q WHERE q.id = t.qid) g ON true));
+}
+
+sub qps {
+	my ($base, $queries, $op, $ef, $nqueries) = @_;
+	my $script = "${PostgreSQL::Test::Utils::tmp_check}/q_$base.sql";
+	open my $f, '>', $script or die;
+	print $f "\\set q random(1, $nqueries)\n";
+	print $f "SELECT id FROM $base ORDER BY v $op (SELECT v FROM $queries WHERE id = :q) LIMIT 10;\n";
+	close $f;
+	local $ENV{PGOPTIONS} = "-c kyrodb.ef_search=$ef";
+	my ($stdout, $stderr);
+	IPC::Run::run(['pgbench', '-n', '-c', '1', '-T', '5', '-f', $script, '-h', $node->host, '-p', $node->port,
+		'postgres'], '>', \$stdout, '2>', \$stderr) or die "pgbench failed: $stderr";
+	return $stdout =~ /tps = ([0-9.]+)/ ? sprintf('%.0f', $1) : 'n/a';
+}
+
+sub truth {
+	my ($name, $base, $queries, $op) = @_;
+	$node->safe_psql('postgres', qq(
+		CREATE TABLE truth_$name AS
+		SELECT q.id AS qid, ARRAY(SELECT b.id FROM $base b ORDER BY b.v $op q.v LIMIT 10) AS ids FROM $queries q));
+}
+
+sub build {
+	my ($base, $opclass) = @_;
+	my $t0 = time;
+	$node->safe_psql('postgres', "CREATE INDEX ON $base USING kyrodb (v $opclass)");
+	return sprintf('%.1f', time - $t0);
+}
+
+# ---- embedding-like synthetic, 100,000 x 128, L2
+load('synth', 128, "$datagen synthetic 100000 128 1");
+load('synth_q', 128, "$datagen synthetic 100 128 2");
+truth('synth', 'synth', 'synth_q', '<->');
+my $secs = build('synth', 'vector_l2_ops');
+my $r40 = recall('synth', 'synth', 'synth_q', '<->', 40);
+my $r100 = recall('synth', 'synth', 'synth_q', '<->', 100);
+diag("synthetic 100000x128 L2: build ${secs}s; recall\@10 $r40 at ef_search 40 ("
+	  . qps('synth', 'synth_q', '<->', 40, 100) . " QPS), $r100 at ef_search 100 ("
+	  . qps('synth', 'synth_q', '<->', 100, 100) . " QPS)");
+cmp_ok($r40, '>=', 0.95, 'synthetic: recall@10 at default ef_search is at least 0.95');
+cmp_ok($r100, '>=', $r40, 'synthetic: a wider beam does not lose recall');
+
+# ---- fashion-mnist-784: 60,000 training images, 100 test images as queries, L2
+load('fashion', 784, "$datagen idx $fashion/train-images-idx3-ubyte.gz");
+load('fashion_q', 784, "$datagen idx $fashion/t10k-images-idx3-ubyte.gz 100");
+truth('fashion', 'fashion', 'fashion_q', '<->');
+$secs = build('fashion', 'vector_l2_ops');
+my $f40 = recall('fashion', 'fashion', 'fashion_q', '<->', 40);
+diag("fashion-mnist 60000x784 L2: build ${secs}s; recall\@10 $f40 at ef_search 40 ("
+	  . qps('fashion', 'fashion_q', '<->', 40, 100) . " QPS)");
+cmp_ok($f40, '>=', 0.95, 'fashion-mnist: recall@10 at default ef_search is at least 0.95');
+
+done_testing();

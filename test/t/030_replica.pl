@@ -1,0 +1,53 @@
+# A streaming hot standby answers index scans exactly as the primary does,
+# and picks up segments the primary publishes (build, inserts, flush, vacuum).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use KyroTest;
+
+my $primary = kyrodb_node('primary', allows_streaming => 1);
+$primary->safe_psql('postgres', q(
+	CREATE TABLE items (id int PRIMARY KEY, v vector(24));
+	INSERT INTO items SELECT g, (SELECT array_agg(sin(g * 0.7 + j) + cos(g * 0.013 * j)) FROM generate_series(1, 24) j)::vector
+	  FROM generate_series(1, 20000) g;
+	CREATE INDEX items_idx ON items USING kyrodb (v);));
+$primary->backup('base');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'base', has_streaming => 1);
+$standby->start;
+
+# The answers of 50 queries, as one text to compare.
+my $answers = q(
+	SET enable_seqscan = off;
+	SELECT string_agg(ids, E'\n' ORDER BY q) FROM (
+	  SELECT q, array_to_string(ARRAY(SELECT id FROM items ORDER BY v <-> (
+	      SELECT array_agg(cos(q * 1.1 + j))::vector FROM generate_series(1, 24) j) LIMIT 10), ',') AS ids
+	    FROM generate_series(1, 50) q) a);
+
+sub same_answers {
+	my ($what) = @_;
+	$primary->wait_for_catchup($standby);
+	my $p = $primary->safe_psql('postgres', $answers);
+	is($standby->safe_psql('postgres', $answers), $p, "standby answers as the primary: $what");
+}
+
+same_answers('after the build');
+$primary->safe_psql('postgres', q(
+	INSERT INTO items SELECT g, (SELECT array_agg(cos(g * 1.1 + j)) FROM generate_series(1, 24) j WHERE g > 0)::vector
+	  FROM generate_series(20001, 20050) g;));
+same_answers('rows in the hot tier');
+is($standby->safe_psql('postgres', q(SET enable_seqscan = off;
+	SELECT id FROM items ORDER BY v <-> (SELECT array_agg(cos(20007 * 1.1 + j))::vector FROM generate_series(1, 24) j) LIMIT 1)),
+	'20007', 'standby finds a row inserted on the primary');
+$primary->safe_psql('postgres', "SELECT kyrodb_flush('items_idx')");
+same_answers('a flushed segment');
+$primary->safe_psql('postgres', 'DELETE FROM items WHERE id % 4 = 0');
+$primary->safe_psql('postgres', 'VACUUM items');
+same_answers('tombstones from VACUUM');
+is($standby->safe_psql('postgres', q(SET enable_seqscan = off;
+	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 1) LIMIT 5000) a WHERE id % 4 = 0)),
+	'0', 'standby never returns deleted rows');
+
+done_testing();
