@@ -11,6 +11,21 @@ SELECT c.relname, a.amname, array_to_string(c.reloptions, ',') AS options
  WHERE c.relname LIKE 'items\_%' ORDER BY 1;
 DROP INDEX items_default, items_ip, items_cos;
 
+-- a build that does not fit maintenance_work_mem writes several segments
+CREATE TABLE big (id int, v vector(64));
+INSERT INTO big SELECT i, (SELECT array_agg(sin(i * j)) FROM generate_series(1, 64) j)::vector FROM generate_series(1, 3000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX big_idx ON big USING kyrodb (v);
+RESET maintenance_work_mem;
+SELECT segments > 1 AS several_segments, elements FROM kyrodb_index_stats('big_idx');
+SET enable_seqscan = off;
+SET kyrodb.exact_search = on;
+SELECT array_agg(id) AS nearest FROM (SELECT id FROM big ORDER BY v <-> (SELECT v FROM big WHERE id = 77) LIMIT 3) a;
+RESET kyrodb.exact_search;
+RESET enable_seqscan;
+SELECT array_agg(id) AS nearest FROM (SELECT id FROM big ORDER BY v <-> (SELECT v FROM big WHERE id = 77) LIMIT 3) a;
+DROP TABLE big;
+
 -- option errors
 CREATE INDEX ON items USING kyrodb (v) WITH (m = 1);
 CREATE INDEX ON items USING kyrodb (v) WITH (m = 101);

@@ -101,6 +101,20 @@ SET kyrodb.ef_search = 1000;
 SELECT * FROM matches('<->');
 RESET kyrodb.ef_search;
 
+-- a TID the heap reuses after VACUUM is never ranked by the old row's vector:
+-- the new rows take the old TIDs in reverse order of distance
+CREATE TABLE reuse (id int, v vector(2)) WITH (autovacuum_enabled = off);
+INSERT INTO reuse SELECT i, ARRAY[i, 0] FROM generate_series(1, 100) i;
+CREATE INDEX reuse_idx ON reuse USING kyrodb (v);
+DELETE FROM reuse;
+VACUUM reuse;
+INSERT INTO reuse SELECT 1000 + i, ARRAY[1101 - i, 0] FROM generate_series(1, 100) i;
+SELECT count(*) AS reused_tids FROM reuse WHERE ctid IN (SELECT ('(0,' || i || ')')::tid FROM generate_series(1, 100) i);
+SET enable_seqscan = off;
+SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) a;
+RESET enable_seqscan;
+DROP TABLE reuse;
+
 -- NULL vectors are not indexed; zero vectors are, except under cosine
 INSERT INTO items VALUES (6001, 0, NULL), (6002, 0, '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]');
 SET enable_seqscan = off;

@@ -63,7 +63,6 @@ struct ScanState {
     std::vector<uint64> ready;
     size_t ready_next = 0;
     uint64 returned = 0;
-    kyrodb::Searcher searcher;
     std::vector<kyrodb::Neighbor> results;
     std::vector<Candidate> candidates;
 };
@@ -80,6 +79,15 @@ void destroy_state(void *arg) {
     auto *holder = static_cast<StateHolder *>(arg);
     delete holder->state;
     holder->state = nullptr;
+}
+
+// Scratch of the HNSW search (visited marks sized to the largest segment),
+// kept for the backend's life: allocating it per query would cost more than
+// the search. Each search runs to completion before another starts, so
+// interleaved scans can share it.
+kyrodb::Searcher &searcher() {
+    static kyrodb::Searcher instance;
+    return instance;
 }
 
 struct HotContext {
@@ -136,11 +144,11 @@ void run_stage(ScanState &s) {
         const std::vector<kyrodb::Neighbor> *found = &seg.exact_results;
         // A beam this wide visits about as many elements as an exact scan.
         if (!seg.exact && (exact_search || s.ef * 8 >= seg.entry.count)) {
-            s.searcher.exact(view, s.query.data(), deleted, &seg.exact_results);
+            searcher().exact(view, s.query.data(), deleted, &seg.exact_results);
             seg.exact = true;
         }
         if (!seg.exact) {
-            s.searcher.search(view, s.query.data(), s.ef, deleted, &s.results);
+            searcher().search(view, s.query.data(), s.ef, deleted, &s.results);
             found = &s.results;
             all_exact = false;
             // The far end of a beam is where HNSW misses most; rows past its

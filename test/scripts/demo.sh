@@ -57,6 +57,7 @@ DROP EXTENSION IF EXISTS kyrodb;
 CREATE EXTENSION kyrodb;
 CREATE TABLE docs (id bigint PRIMARY KEY, title text, category text, body text, embedding vector(384));
 \copy docs FROM '$repo/.data/minilm-384/docs.copy'
+CREATE INDEX docs_embedding_idx ON docs USING kyrodb (embedding vector_cosine_ops);
 ANALYZE docs;
 SQL
 

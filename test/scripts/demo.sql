@@ -22,6 +22,11 @@ SELECT d.id, left(d.title, 80) AS title, round((d.embedding <=> q.embedding)::nu
  ORDER BY d.embedding <=> q.embedding LIMIT 5;
 
 \echo
+\echo 'The plan: the kyrodb index answers ORDER BY embedding <=> ... LIMIT'
+EXPLAIN (COSTS OFF) SELECT d.id FROM docs d ORDER BY d.embedding <=> (SELECT embedding FROM docs WHERE id = 1) LIMIT 5;
+SELECT * FROM kyrodb_index_stats('docs_embedding_idx');
+
+\echo
 \echo 'The average embedding of a category, and the documents nearest to it:'
 SELECT d.id, d.category, left(d.title, 70) AS title, round((d.embedding <=> c.centre)::numeric, 4) AS cosine_distance
   FROM docs d, (SELECT avg(embedding) AS centre FROM docs WHERE category = (SELECT category FROM docs WHERE id = 1)) c

@@ -81,11 +81,22 @@ truth('synth', 'synth', 'synth_q', '<->');
 my $secs = build('synth', 'vector_l2_ops');
 my $r40 = recall('synth', 'synth', 'synth_q', '<->', 40);
 my $r100 = recall('synth', 'synth', 'synth_q', '<->', 100);
-diag("synthetic 100000x128 L2: build ${secs}s; recall\@10 $r40 at ef_search 40 ("
+my $r10 = recall('synth', 'synth', 'synth_q', '<->', 10);
+diag("synthetic 100000x128 L2: build ${secs}s; recall\@10 $r10 at ef_search 10, $r40 at ef_search 40 ("
 	  . qps('synth', 'synth_q', '<->', 40, 100) . " QPS), $r100 at ef_search 100 ("
 	  . qps('synth', 'synth_q', '<->', 100, 100) . " QPS)");
 cmp_ok($r40, '>=', 0.95, 'synthetic: recall@10 at default ef_search is at least 0.95');
 cmp_ok($r100, '>=', $r40, 'synthetic: a wider beam does not lose recall');
+
+# ---- after deleting half the rows and VACUUM
+$node->safe_psql('postgres', 'DELETE FROM synth WHERE id % 2 = 0');
+$node->safe_psql('postgres', 'VACUUM synth');
+$node->safe_psql('postgres', 'DROP TABLE truth_synth');
+truth('synth', 'synth', 'synth_q', '<->');
+my $rdel = recall('synth', 'synth', 'synth_q', '<->', 40);
+diag("synthetic after deleting half and VACUUM: recall\@10 $rdel at ef_search 40; index "
+	  . $node->safe_psql('postgres', "SELECT * FROM kyrodb_index_stats('synth_v_idx')"));
+cmp_ok($rdel, '>=', 0.95, 'synthetic: recall@10 stays at least 0.95 after deleting half the rows and vacuuming');
 
 # ---- fashion-mnist-784: 60,000 training images, 100 test images as queries, L2
 load('fashion', 784, "$datagen idx $fashion/train-images-idx3-ubyte.gz");
