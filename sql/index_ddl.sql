@@ -85,6 +85,15 @@ SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l
 DELETE FROM items WHERE id <= 100;
 VACUUM items;
 SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');
+-- VACUUM flushes a hot tier larger than kyrodb.flush_threshold
+INSERT INTO items SELECT i, 0, ARRAY[i, 1, 1] FROM generate_series(2001, 2005) i;
+SET kyrodb.flush_threshold = 10;
+VACUUM items;
+SELECT hot_rows FROM kyrodb_index_stats('items_l2');
+SET kyrodb.flush_threshold = 5;
+VACUUM items;
+SELECT hot_rows FROM kyrodb_index_stats('items_l2');
+RESET kyrodb.flush_threshold;
 -- a segment that is half tombstones is rewritten without them
 DELETE FROM items WHERE id <= 200;
 VACUUM items;

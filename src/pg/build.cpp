@@ -5,6 +5,7 @@
 #include "index.h"
 #include "vector.h"
 
+#include <algorithm>
 #include <functional>
 #include <thread>
 
@@ -106,11 +107,15 @@ struct BuildState {
     size_t n;            // gathered, not yet written
     double indexed;
     double done;         // rows in written segments, for progress
+    double total;        // rows expected, for progress
 };
 
 void flush_batch(BuildState &st) {
     if (st.n == 0) return;
     pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseGraph);
+    // Without statistics the heap's size is unknown until it has been read.
+    st.total = std::max(st.total, st.done + st.n);
+    pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(st.total));
     double base = st.done;
     SegmentEntry entry = write_segment(st.index, st.meta, st.vectors, st.tids, st.n, [&](size_t done) {
         pg_call([&] { pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, int64(base + done)); });
@@ -171,8 +176,8 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));
 
     pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
-    if (heap->rd_rel->reltuples > 0)
-        pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(heap->rd_rel->reltuples));
+    st->total = Max(heap->rd_rel->reltuples, 0);
+    pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(st->total));
     double heap_tuples = table_index_build_scan(heap, index, info, true, true, build_callback, st, nullptr);
     guarded([&] { flush_batch(*st); });
 

@@ -67,10 +67,18 @@ sub truth {
 		SELECT q.id AS qid, ARRAY(SELECT b.id FROM $base b ORDER BY b.v $op q.v LIMIT 10) AS ids FROM $queries q));
 }
 
+# Builds the index in the background and watches its progress report.
 sub build {
 	my ($base, $opclass) = @_;
 	my $t0 = time;
-	$node->safe_psql('postgres', "CREATE INDEX ON $base USING kyrodb (v $opclass)");
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-c',
+		"CREATE INDEX ON $base USING kyrodb (v $opclass)"], '>', \$out, '2>', \$err);
+	my $seen = $node->poll_query_until('postgres', q(
+		SELECT count(*) > 0 FROM pg_stat_progress_create_index
+		 WHERE phase = 'building index: building graph' AND tuples_done > 0 AND tuples_total > 0));
+	$h->finish or die "CREATE INDEX failed: $err";
+	ok($seen, "$base: pg_stat_progress_create_index shows the graph being built");
 	return sprintf('%.1f', time - $t0);
 }
 
