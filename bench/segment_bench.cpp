@@ -1,0 +1,64 @@
+// Google Benchmark of the two other costs on a query's and a restart's path:
+// the hot tier's exact scan (per 1,000 vectors of 128 dims) and loading a
+// segment image of 100,000 x 128 (copying it into memory as the adapter does
+// from pages, then validating it with SegmentView::open).
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kyrodb/hnsw.h"
+#include "kyrodb/metric.h"
+
+namespace {
+
+std::vector<float> random_vectors(std::size_t n, std::size_t dim, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> v(n * dim);
+    for (auto &x : v) x = normal(rng);
+    return v;
+}
+
+void hot_tier_scan(benchmark::State &state) {
+    const std::size_t n = 1000, dim = 128;
+    std::vector<float> vectors = random_vectors(n, dim, 1), query = random_vectors(1, dim, 2);
+    std::vector<float> distances(n);
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < n; i++)
+            distances[i] = kyrodb::index_distance(kyrodb::Metric::L2, query.data(), &vectors[i * dim], dim);
+        benchmark::DoNotOptimize(distances.data());
+    }
+    state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(hot_tier_scan)->Name("hot_tier_scan/1000x128");
+
+void segment_load(benchmark::State &state) {
+    const std::size_t n = 100000, dim = 128;
+    static const std::vector<uint8_t> image = [&] {
+        std::vector<float> vectors = random_vectors(n, dim, 3);
+        std::vector<uint64_t> payloads(n);
+        for (std::size_t i = 0; i < n; i++) payloads[i] = i + 1;
+        kyrodb::BuildParams params;
+        params.metric = kyrodb::Metric::L2;
+        params.dim = dim;
+        return kyrodb::build_segment(params, vectors.data(), payloads.data(), n, [](std::size_t) {});
+    }();
+    for (auto _ : state) {
+        void *copy = aligned_alloc(64, (image.size() + 63) / 64 * 64);
+        std::memcpy(copy, image.data(), image.size());
+        kyrodb::SegmentView view;
+        std::string error;
+        if (!kyrodb::SegmentView::open(copy, image.size(), &view, &error)) state.SkipWithError(error.c_str());
+        benchmark::DoNotOptimize(view.count());
+        free(copy);
+    }
+    state.SetBytesProcessed(state.iterations() * image.size());
+    state.counters["image_MB"] = double(image.size()) / 1e6;
+}
+BENCHMARK(segment_load)->Name("segment_load/100000x128")->Unit(benchmark::kMillisecond);
+
+}  // namespace
