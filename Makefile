@@ -68,9 +68,12 @@ $(BUILD)/wire_tests: test/client/wire_test.cpp
 	g++ $(CORE_CXXFLAGS) -I/usr/include/postgresql $< -lpq -lgtest -lgtest_main -o $@
 
 # Test and benchmark data as COPY text (synthetic, IDX images, raw float32).
-$(BUILD)/datagen: bench/datagen.cpp
-	@mkdir -p $(@D)
-	g++ $(CORE_CXXFLAGS) $< -o $@
+$(BUILD)/datagen: bench/datagen.cpp bench/driver_data.h $(CORE_TEST_OBJS)
+	g++ $(CORE_CXXFLAGS) $< $(CORE_TEST_OBJS) -o $@
+
+# The SQL-level benchmark driver (libpq), with hnswlib in-process as a baseline.
+$(BUILD)/kyrodb_driver: bench/driver.cpp $(wildcard bench/driver*.h) $(CORE_TEST_OBJS)
+	g++ $(CORE_CXXFLAGS) -march=native -I/usr/include/postgresql $< $(CORE_TEST_OBJS) -lpq -o $@
 
 # hnswlib picks its SIMD at compile time, so the benchmark is built for this CPU.
 $(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)

@@ -10,12 +10,13 @@
 //                                  package): each image as a vector of its bytes.
 //   datagen bin FILE DIM           raw little-endian float32 vectors.
 // Ids start at 1.
+#include "driver_data.h"  // first: it includes <random> its own way
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -35,30 +36,9 @@ void write_row(uint64_t id, const float *v, size_t dim, std::string &line) {
 }
 
 int synthetic(uint64_t n, size_t dim, uint64_t seed) {
-    constexpr size_t kLatent = 24, kCentres = 1000;
-    std::mt19937_64 model(0x6b79726f + dim);  // the distribution: same for every seed
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::uniform_real_distribution<float> width(0.25f, 0.6f);
-    std::vector<float> centres(kCentres * kLatent), widths(kCentres), projection(dim * kLatent);
-    for (auto &c : centres) c = normal(model);
-    for (auto &w : widths) w = width(model);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(kLatent));
-    for (auto &p : projection) p = normal(model) * scale;
-
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<size_t> pick(0, kCentres - 1);
-    std::vector<float> latent(kLatent), v(dim);
+    std::vector<float> rows = kyrodb_bench::synthetic(n, dim, seed);
     std::string line;
-    for (uint64_t id = 1; id <= n; id++) {
-        size_t c = pick(rng);
-        for (size_t j = 0; j < kLatent; j++) latent[j] = centres[c * kLatent + j] + widths[c] * normal(rng);
-        for (size_t i = 0; i < dim; i++) {
-            float x = 0.05f * normal(rng);
-            for (size_t j = 0; j < kLatent; j++) x += projection[i * kLatent + j] * latent[j];
-            v[i] = x;
-        }
-        write_row(id, v.data(), dim, line);
-    }
+    for (uint64_t id = 1; id <= n; id++) write_row(id, &rows[(id - 1) * dim], dim, line);
     return 0;
 }
 

@@ -1,10 +1,107 @@
 #!/usr/bin/env bash
-# make bench: micro benchmarks of the core (Google Benchmark), with the
-# machine and commit they ran on.
+# make bench [PROFILE=quick|full]: micro benchmarks of the core, then the SQL
+# driver against a throwaway server with kyrodb preloaded, then a crash
+# recovery measurement; JSON lines, a summary and gnuplot plots go to
+# bench/results/<date>-<commit>/.
+#   quick: 100,000 synthetic 128-d vectors (minutes)
+#   full:  1,000,000 synthetic 128-d, fashion-mnist-784 and minilm-384
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash test/scripts/deps.sh test
-make -s build/kyrodb_bench
-echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (modified)')"
-echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
-build/kyrodb_bench --benchmark_min_time=${BENCH_MIN_TIME:-0.2} "$@"
+. test/scripts/common.sh
+
+profile=${PROFILE:-quick}
+bash test/scripts/deps.sh bench
+make -s -j2 >/dev/null
+$SUDO make -s install >/dev/null
+make -s build/kyrodb_bench build/kyrodb_driver >/dev/null
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit-modified"
+out=bench/results/$(date -u +%Y%m%d-%H%M%S)-$commit
+mkdir -p "$out"
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+cat >"$out/machine.json" <<JSON
+{"commit": "$commit", "date": "$(date -u +%FT%TZ)", "profile": "$profile", "cpu": "$cpu", "cores": $(nproc), "memory": "$mem", "simd": "$(grep -o -w -m1 avx512f /proc/cpuinfo || grep -o -w -m1 avx2 /proc/cpuinfo || echo none)", "postgres": "$($PG_BIN/postgres --version)"}
+JSON
+echo "== results in $out ($profile profile, commit $commit, $(nproc) cores, $cpu)"
+
+# ---- micro benchmarks of the core
+echo "== micro benchmarks"
+build/kyrodb_bench --benchmark_min_time=${BENCH_MIN_TIME:-0.2} --benchmark_out="$out/micro.json" \
+    --benchmark_out_format=json | tee "$out/micro.txt" | grep -E '^(l2_squared|inner_product)/128|hnsw_search|hot_tier|segment_load' || true
+
+# ---- a throwaway server tuned for the data, fsync on (as in production)
+work=$(mktemp -d /tmp/kyrodb-bench.XXXXXX)
+chmod 755 "$work"
+port=5497
+cleanup() {
+    cluster_stop "$work/data"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cluster_init "$work/data" "$work" "$port" "fsync = on
+shared_buffers = 6GB
+maintenance_work_mem = 6GB
+max_wal_size = 32GB
+checkpoint_timeout = 30min
+max_parallel_maintenance_workers = 0"
+cluster_start "$work/data" "$work/server.log"
+owner=$(pg_owner)
+psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U "$owner")
+"${psql[@]}" -d postgres -c "CREATE DATABASE bench"
+"${psql[@]}" -d bench -c "CREATE EXTENSION kyrodb"
+conn="host=$work port=$port user=$owner dbname=bench"
+
+run_driver() {  # DATASET N
+    echo "== driver: $1 ($2 vectors)"
+    build/kyrodb_driver --conn "$conn" --dataset "$1" --n "$2" >>"$out/results.jsonl"
+}
+
+# ---- recovery: kill -9 every server process after committed inserts; time
+# until the server accepts connections and until the index answers at speed.
+recovery() {
+    local before after t0 t_accept t_query t_second pids
+    echo "== recovery"
+    "${psql[@]}" -d bench -c "INSERT INTO items (id, category, category10, embedding)
+        SELECT 10000000 + id, id % 100, id % 10, embedding FROM items WHERE id <= 5000"
+    before=$("${psql[@]}" -d bench -tAc "SELECT count(*) FROM items")
+    local postmaster
+    postmaster=$(head -n 1 "$work/data/postmaster.pid")
+    pids="$postmaster $(pgrep -P "$postmaster" | tr '\n' ' ')"
+    kill -9 $pids
+    for p in $pids; do while kill -0 "$p" 2>/dev/null; do sleep 0.01; done; done
+    t0=$(date +%s.%N)
+    as_owner "$PG_BIN/pg_ctl" -D "$work/data" -l "$work/server.log" start >/dev/null 2>&1
+    until "$PG_BIN/pg_isready" -q -h "$work" -p "$port"; do sleep 0.01; done
+    t_accept=$(date +%s.%N)
+    "${psql[@]}" -d bench -tAc "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 1) LIMIT 10" >/dev/null
+    t_query=$(date +%s.%N)
+    "${psql[@]}" -d bench -tAc "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 2) LIMIT 10" >/dev/null
+    t_second=$(date +%s.%N)
+    after=$("${psql[@]}" -d bench -tAc "SELECT count(*) FROM items")
+    local accept first second
+    accept=$(printf '%.3f' "$(echo "$t_accept - $t0" | bc)")
+    first=$(printf '%.3f' "$(echo "$t_query - $t_accept" | bc)")
+    second=$(printf '%.3f' "$(echo "$t_second - $t_query" | bc)")
+    for figure in accept_seconds:$accept first_query_seconds:$first second_query_seconds:$second \
+                  rows_lost:$((before - after)); do
+        echo "{\"dataset\": \"$1\", \"n\": $2, \"phase\": \"recovery\", \"system\": \"kyrodb\", \"ef_search\": 40, \"connections\": 1, \"figure\": \"${figure%%:*}\", \"value\": ${figure#*:}}" >>"$out/results.jsonl"
+    done
+    echo "accepting connections after $accept s, first index query after $first s (the next: $second s), rows lost $((before - after))"
+}
+
+case "$profile" in
+    quick)
+        run_driver synthetic 100000
+        recovery synthetic 100000 ;;
+    full)
+        bash bench/datasets.sh minilm
+        run_driver minilm 778
+        run_driver fashion 60000
+        run_driver synthetic 1000000
+        recovery synthetic 1000000 ;;
+    *) echo "PROFILE must be quick or full" >&2; exit 2 ;;
+esac
+
+bash bench/report.sh "$out"

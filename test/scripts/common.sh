@@ -31,10 +31,11 @@ as_owner() {
     fi
 }
 
-# cluster_init DATADIR SOCKETDIR PORT: a new cluster with kyrodb preloaded,
-# reachable only through a Unix socket in SOCKETDIR.
+# cluster_init DATADIR SOCKETDIR PORT [EXTRA_CONF]: a new cluster with kyrodb
+# preloaded, reachable only through a Unix socket in SOCKETDIR. EXTRA_CONF
+# lines are appended to postgresql.conf (later settings win).
 cluster_init() {
-    local data=$1 sock=$2 port=$3 owner
+    local data=$1 sock=$2 port=$3 extra=${4:-} owner
     owner=$(pg_owner)
     mkdir -p "$data" "$sock"
     [ "$(id -u)" -eq 0 ] && chown "$owner" "$data" "$sock"
@@ -50,6 +51,7 @@ fsync = off
 max_connections = 50
 shared_buffers = 512MB
 maintenance_work_mem = 1GB
+$extra
 CONF
 }
 

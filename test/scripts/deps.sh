@@ -11,7 +11,7 @@ packages=(g++ make perl postgresql-15 postgresql-client-15 postgresql-server-dev
           dataset-fashion-mnist)
 case "$purpose" in
     demo)  ;;
-    bench) packages+=(gnuplot-nox) ;;
+    bench) packages+=(gnuplot-nox bc) ;;
 esac
 # npm fetches the demo's embeddings; any install of it will do (Node.js's
 # own nodejs package ships one and conflicts with Debian's npm).

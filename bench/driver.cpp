@@ -1,0 +1,723 @@
+// SQL-level benchmark of the kyrodb index over libpq, the way ann-benchmarks measures: recall@10
+// against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
+//
+//   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
+//                 [--phases load,build,search,filtered,zipf,insert] [--data DIR (.data)]
+//
+// stdout: one JSON object per figure, always with these keys, in this order:
+//   {"dataset","n","dim","metric","phase","system","ef_search" (int or null),"connections","figure","value"}
+// stderr: progress and a short summary per phase.
+//
+// Phase     system (figures)
+// load      kyrodb-copy, kyrodb-text-copy (rows_per_s): binary / text COPY of the base rows into the
+//           table (primary key, no kyrodb index yet)
+// build     kyrodb (seconds, bytes)
+// search    kyrodb per ef_search (recall@10, qps, p50_ms, p95_ms, p99_ms with 1 connection; qps with 2),
+//           postgres-exact (recall@10, qps, p50_ms, p99_ms: seq scan + sort, first 50 queries),
+//           postgres-floor (qps, p50_ms, p99_ms: primary-key lookup of a random id),
+//           hnswlib per ef_search (recall@10, qps: in process, 1 thread), hnswlib (seconds: build, 2 threads)
+// filtered  kyrodb-filter-1pct, kyrodb-filter-10pct at ef_search 40 (recall@10, rows_returned, p50_ms,
+//           p99_ms, qps)
+// zipf      kyrodb at ef_search 40 (recall@10, qps, p50_ms, p99_ms): 20,000 queries, Zipf(1.1) over the pool
+// insert    kyrodb-insert (rows_per_s: 50,000 single-row INSERTs, 1,000 per transaction), kyrodb-copy
+//           (rows_per_s: 50,000 rows by binary COPY), noindex-copy (rows_per_s: the same COPY into a table
+//           with the same rows and primary key but no kyrodb index), then kyrodb at ef_search 40 over the
+//           enlarged table (recall@10, qps, p50_ms, p99_ms)
+//
+// Data sets (ids 1..n): synthetic = `datagen synthetic N 128 1` (base, --n, default 100,000) and seed 2
+// (1,000 queries), L2; fashion = fashion-mnist train (60,000, or --n) and the first 1,000 of t10k, L2;
+// minilm = DIR/minilm-384/embeddings.bin (778, from bench/datasets.sh minilm), queries = documents 1, 8,
+// 15, ... (100), cosine. Exact top 100 per query cached in DIR/truth/<dataset>-<n>-<metric>.bin.
+// Table: items (id int PRIMARY KEY, category int = id % 100, category10 int = id % 10, embedding vector(DIM)),
+// autovacuum off. Phases after load check that items holds this run's rows (the base rows, or those and
+// the insert phase's 100,000), and say which phase to run first if not.
+// Recall counts a returned row when it is no farther than the 10th true neighbour (ann-benchmarks' rule).
+#include "driver_data.h"  // first: it includes <random> its own way
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <memory>
+
+// hnswlib 0.6.2 defines functions with external linkage in its headers, which would clash with the
+// copy inside hnsw_build.o: its dependencies first, then hnswlib inside an anonymous namespace (as
+// bench/hnsw_bench.cpp does).
+#include <x86intrin.h>
+#include <cpuid.h>
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+namespace {
+#include <hnswlib/hnswlib.h>
+}  // namespace
+
+namespace {
+
+using namespace kyrodb_bench;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kK = 10, kTruthK = 100, kWarmup = 100, kInsert = 50000, kInsertTxn = 1000;
+constexpr int kEfs[] = {10, 20, 40, 80, 100, 200, 400};
+constexpr int kDefaultEf = 40;
+constexpr Oid kInt4Oid = 23;
+const char *const kFashion = "/usr/share/datasets/fashion-mnist/";
+
+struct Options {
+    std::string conn, dataset = "synthetic", phases = "load,build,search,filtered,zipf,insert", data = ".data";
+    std::size_t n = 0, queries = 0;  // 0: the data set's default
+} opt;
+
+Dataset data;
+Truth base_truth;   // top 100 over the base rows (cached on disk)
+Truth grown_truth;  // top 10 over base + inserted rows, computed when the table holds them
+std::vector<std::string> qparam;  // the queries as binary vector parameters
+Oid vector_oid = 0;
+
+double seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+[[noreturn]] void die(std::string msg) {
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    fflush(stdout);
+    fprintf(stderr, "kyrodb_driver: %s\n", msg.c_str());
+    _exit(1);  // also from worker threads: no static destructors racing them
+}
+
+const char *metric_name() { return data.metric == Metric::L2 ? "l2" : "cosine"; }
+
+void emit(const char *phase, const char *system, int ef, int conns, const char *figure, double value) {
+    char ef_s[16] = "null", val[32] = "null";
+    if (ef > 0) snprintf(ef_s, sizeof ef_s, "%d", ef);
+    if (std::isfinite(value)) snprintf(val, sizeof val, "%.10g", value);
+    printf("{\"dataset\":\"%s\",\"n\":%zu,\"dim\":%zu,\"metric\":\"%s\",\"phase\":\"%s\",\"system\":\"%s\","
+           "\"ef_search\":%s,\"connections\":%d,\"figure\":\"%s\",\"value\":%s}\n",
+           data.name.c_str(), data.n, data.dim, metric_name(), phase, system, ef_s, conns, figure, val);
+    fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// libpq
+
+PGresult *check(PGconn *c, PGresult *r, const std::string &what) {
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_COPY_IN)
+        die(what + ": " + (r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(c)));
+    return r;
+}
+
+void exec(PGconn *c, const std::string &sql) { PQclear(check(c, PQexec(c, sql.c_str()), sql)); }
+
+// The first column of the result, its rows joined by newlines ("" for none or NULL).
+std::string value(PGconn *c, const std::string &sql) {
+    PGresult *r = check(c, PQexec(c, sql.c_str()), sql);
+    std::string v;
+    for (int i = 0; i < PQntuples(r); i++) v += (i > 0 ? "\n" : "") + std::string(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return v;
+}
+
+PGconn *connect() {
+    PGconn *c = PQconnectdb(opt.conn.c_str());
+    if (PQstatus(c) != CONNECTION_OK) die(std::string("cannot connect: ") + PQerrorMessage(c));
+    exec(c, "SET client_min_messages = warning");
+    return c;
+}
+
+void prepare(PGconn *c, const char *name, const std::string &sql, std::vector<Oid> types) {
+    PQclear(check(c, PQprepare(c, name, sql.c_str(), int(types.size()), types.data()), sql));
+}
+
+// One round trip of a prepared statement, parameters and results in binary (results: int4 ids).
+// Returns its wall time; only PQexecPrepared is inside the clock.
+double run(PGconn *c, const char *stmt, std::initializer_list<const std::string *> params,
+           std::vector<uint32_t> *ids = nullptr) {
+    const char *vals[4];
+    int lens[4], n = 0;
+    static const int formats[4] = {1, 1, 1, 1};
+    for (const std::string *p : params) vals[n] = p->data(), lens[n++] = int(p->size());
+    auto t0 = Clock::now();
+    PGresult *r = PQexecPrepared(c, stmt, n, vals, lens, formats, 1);
+    double s = seconds(t0);
+    check(c, r, std::string("statement ") + stmt);
+    if (ids != nullptr) {
+        ids->clear();
+        for (int i = 0; i < PQntuples(r); i++) ids->push_back(be32(reinterpret_cast<const unsigned char *>(PQgetvalue(r, i, 0))));
+    }
+    PQclear(r);
+    return s;
+}
+
+void put16(std::string &b, uint16_t v) { v = htons(v); b.append(reinterpret_cast<char *>(&v), 2); }
+void put32(std::string &b, uint32_t v) { v = htonl(v); b.append(reinterpret_cast<char *>(&v), 4); }
+std::string int4(uint32_t v) { std::string b; put32(b, v); return b; }
+
+// pgvector's binary format: int16 dimensions, int16 0, float4 values, all in network byte order.
+void put_vector(std::string &b, const float *v, std::size_t dim) {
+    put16(b, uint16_t(dim));
+    put16(b, 0);
+    for (std::size_t i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        put32(b, u);
+    }
+}
+
+std::string vector_param(const float *v) { std::string b; put_vector(b, v, data.dim); return b; }
+
+// A binary COPY stream (PGCOPY header, one tuple per row, trailer) of rows first_id.. with vectors v.
+std::string copy_binary(uint32_t first_id, std::size_t count, const float *v) {
+    std::string b("PGCOPY\n\377\r\n\0", 11);
+    put32(b, 0);  // flags
+    put32(b, 0);  // header extension length
+    for (std::size_t i = 0; i < count; i++) {
+        uint32_t id = first_id + uint32_t(i);
+        put16(b, 4);
+        for (uint32_t x : {id, id % 100, id % 10}) put32(b, 4), put32(b, x);
+        put32(b, uint32_t(4 + 4 * data.dim));
+        put_vector(b, v + i * data.dim, data.dim);
+    }
+    put16(b, 0xffff);
+    return b;
+}
+
+std::string copy_text(uint32_t first_id, std::size_t count, const float *v) {
+    std::string b;
+    char buf[32];
+    for (std::size_t i = 0; i < count; i++) {
+        uint32_t id = first_id + uint32_t(i);
+        b += std::to_string(id) + '\t' + std::to_string(id % 100) + '\t' + std::to_string(id % 10) + "\t[";
+        for (std::size_t j = 0; j < data.dim; j++) {
+            if (j > 0) b += ',';
+            b.append(buf, std::to_chars(buf, buf + sizeof buf, v[i * data.dim + j]).ptr);  // shortest round trip
+        }
+        b += "]\n";
+    }
+    return b;
+}
+
+// COPY of a prepared stream; the stream is built before, so only the transfer and the server's work
+// are timed.
+double copy_in(PGconn *c, const std::string &table, const std::string &stream, bool binary) {
+    std::string sql = "COPY " + table + " FROM STDIN" + (binary ? " (FORMAT binary)" : "");
+    auto t0 = Clock::now();
+    PQclear(check(c, PQexec(c, sql.c_str()), sql));
+    for (std::size_t off = 0; off < stream.size(); off += 1 << 20)
+        if (PQputCopyData(c, stream.data() + off, int(std::min<std::size_t>(1 << 20, stream.size() - off))) != 1)
+            die(sql + ": " + PQerrorMessage(c));
+    if (PQputCopyEnd(c, nullptr) != 1) die(sql + ": " + PQerrorMessage(c));
+    for (PGresult *r; (r = PQgetResult(c)) != nullptr;) PQclear(check(c, r, sql));
+    return seconds(t0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data and the state of the table
+
+void load_data() {
+    data.name = opt.dataset;
+    std::vector<float> base;
+    if (opt.dataset == "synthetic") {
+        data.dim = 128;
+        data.n = opt.n > 0 ? opt.n : 100000;
+        data.rows = synthetic(data.n, data.dim, 1);
+        data.queries = synthetic(1000, data.dim, 2);
+    } else if (opt.dataset == "fashion") {
+        data.rows = read_idx(std::string(kFashion) + "train-images-idx3-ubyte.gz", opt.n, &data.dim);
+        data.queries = read_idx(std::string(kFashion) + "t10k-images-idx3-ubyte.gz", 1000, &data.dim);
+        data.n = data.rows.size() / data.dim;
+    } else if (opt.dataset == "minilm") {
+        data.metric = Metric::Cosine;
+        data.dim = 384;
+        data.rows = read_f32(opt.data + "/minilm-384/embeddings.bin", data.dim);
+        if (opt.n > 0 && opt.n * data.dim < data.rows.size()) data.rows.resize(opt.n * data.dim);
+        data.n = data.rows.size() / data.dim;
+        // queries: 100 of the documents themselves (ids 1, 8, 15, ...), so each one's nearest is itself
+        for (std::size_t id = 1; id <= data.n && data.queries.size() < 100 * data.dim; id += 7)
+            data.queries.insert(data.queries.end(), data.row(uint32_t(id)), data.row(uint32_t(id)) + data.dim);
+    } else {
+        die("unknown --dataset " + opt.dataset + " (synthetic, fashion, minilm)");
+    }
+    data.nq = data.queries.size() / data.dim;
+    if (data.n == 0 || data.nq == 0) die("empty data set");
+}
+
+void compute_base_truth() {
+    mkdir(opt.data.c_str(), 0755);
+    mkdir((opt.data + "/truth").c_str(), 0755);
+    std::string path = opt.data + "/truth/" + data.name + "-" + std::to_string(data.n) + "-" + metric_name() + ".bin";
+    if (load_truth(path, data, kTruthK, &base_truth)) return;
+    fprintf(stderr, "exact top %zu of %zu queries over %zu rows (cached in %s)...\n", kTruthK, data.nq, data.n, path.c_str());
+    auto t0 = Clock::now();
+    base_truth = brute_force(data, kTruthK, [](std::size_t, uint32_t) { return true; });
+    fprintf(stderr, "  %.1f s\n", seconds(t0));
+    save_truth(path, base_truth, data.nq);
+}
+
+// The rows the insert phase adds: synthetic ones from seed 3; otherwise base rows again, each
+// coordinate moved by 1 % of the vector's RMS (so the table does not hold exact duplicates).
+void grow() {
+    if (data.nrows() != data.n) return;
+    grown_truth = Truth();
+    std::size_t count = 2 * kInsert, dim = data.dim;
+    if (data.name == "synthetic") {
+        std::vector<float> extra = synthetic(count, dim, 3);
+        data.rows.insert(data.rows.end(), extra.begin(), extra.end());
+        return;
+    }
+    std::mt19937_64 rng(3);
+    std::normal_distribution<float> noise(0.0f, 1.0f);
+    data.rows.reserve((data.n + count) * dim);
+    for (std::size_t i = 0; i < count; i++) {
+        const float *b = &data.rows[(i % data.n) * dim];
+        float rms = std::sqrt(kyrodb::kernels().inner_product(b, b, dim) / float(dim));
+        for (std::size_t j = 0; j < dim; j++) data.rows.push_back(b[j] + 0.01f * rms * noise(rng));
+    }
+}
+
+const Truth &truth() {
+    if (data.nrows() == data.n) return base_truth;
+    if (grown_truth.k == 0) {
+        fprintf(stderr, "exact top %zu over the %zu rows of the enlarged table...\n", kK, data.nrows());
+        grown_truth = brute_force(data, kK, [](std::size_t, uint32_t) { return true; });
+    }
+    return grown_truth;
+}
+
+// Checks that the table (and the index, if needed) is there and holds this run's data, and puts
+// the rows in memory in step with it: the base rows, or those plus the insert phase's.
+void require(PGconn *c, const char *phase, bool index) {
+    if (value(c, "SELECT to_regclass('items') IS NOT NULL") != "t")
+        die(std::string("phase ") + phase + " needs table items: run the load phase first");
+    if (index && value(c, "SELECT to_regclass('items_idx') IS NOT NULL") != "t")
+        die(std::string("phase ") + phase + " needs index items_idx: run the build phase first");
+    std::size_t rows = std::stoull(value(c, "SELECT count(*) FROM items"));
+    std::size_t dim = std::stoull(value(c, "SELECT coalesce((SELECT vector_dims(embedding) FROM items LIMIT 1), 0)"));
+    if (dim == data.dim && rows == data.n) {
+        data.rows.resize(data.n * data.dim);
+    } else if (dim == data.dim && rows == data.n + 2 * kInsert) {
+        grow();
+    } else {
+        die("phase " + std::string(phase) + ": table items holds " + std::to_string(rows) + " rows of " +
+            std::to_string(dim) + " dimensions, not this --dataset/--n: run the load phase first");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+struct Run {
+    std::vector<double> lat;  // seconds per query
+    double wall = 0;
+    std::size_t hits = 0, wanted = 0, rows = 0;
+
+    double qps() const { return double(lat.size()) / wall; }
+    double recall() const { return wanted > 0 ? double(hits) / double(wanted) : NAN; }
+    double rows_per_query() const { return double(rows) / double(lat.size()); }
+    double ms(double p) const {  // nearest-rank percentile
+        std::vector<double> s(lat);
+        std::sort(s.begin(), s.end());
+        std::size_t i = std::size_t(std::ceil(p * double(s.size())));
+        return 1e3 * s[std::min(s.size() - 1, i > 0 ? i - 1 : 0)];
+    }
+};
+
+// Runs the listed queries once each on one connection, after `warmup` untimed ones (which also
+// load the index into this backend). The ids are kept and scored against t after the clock stops.
+Run run_queries(PGconn *c, const char *stmt, const std::vector<std::size_t> &list, const Truth &t,
+                const std::vector<std::string> *second = nullptr, std::size_t warmup = kWarmup) {
+    auto one = [&](std::size_t q, std::vector<uint32_t> *ids) {
+        return second ? run(c, stmt, {&qparam[q], &(*second)[q]}, ids) : run(c, stmt, {&qparam[q]}, ids);
+    };
+    for (std::size_t i = 0; i < std::min(warmup, list.size()); i++) one(list[i], nullptr);
+    Run r;
+    r.lat.resize(list.size());
+    std::vector<std::vector<uint32_t>> found(list.size());
+    for (auto &f : found) f.reserve(kK);
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; i < list.size(); i++) r.lat[i] = one(list[i], &found[i]);
+    r.wall = seconds(t0);
+    for (std::size_t i = 0; i < list.size(); i++) {
+        score(data, t, list[i], found[i], kK, &r.hits, &r.wanted);
+        r.rows += found[i].size();
+    }
+    return r;
+}
+
+void prepare_knn(PGconn *c, int ef) {
+    exec(c, "SET kyrodb.ef_search = " + std::to_string(ef));
+    const char *op = data.metric == Metric::L2 ? "<->" : "<=>";
+    prepare(c, "knn", std::string("SELECT id FROM items ORDER BY embedding ") + op + " $1 LIMIT 10", {vector_oid});
+    prepare(c, "filter1", std::string("SELECT id FROM items WHERE category = $2 ORDER BY embedding ") + op + " $1 LIMIT 10",
+            {vector_oid, kInt4Oid});
+    prepare(c, "filter10", std::string("SELECT id FROM items WHERE category10 = $2 ORDER BY embedding ") + op + " $1 LIMIT 10",
+            {vector_oid, kInt4Oid});
+}
+
+std::vector<std::size_t> first_queries(std::size_t count) {
+    std::vector<std::size_t> list(std::min(count, data.nq));
+    for (std::size_t i = 0; i < list.size(); i++) list[i] = i;
+    return list;
+}
+
+// QPS of `conns` connections, each with its own backend and thread, sharing out the query list
+// `passes` times over. Connections are opened and warmed before the clock starts.
+double qps_parallel(int conns, int ef, std::size_t passes) {
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    Clock::time_point t0;
+    std::vector<Clock::time_point> end(conns);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < conns; t++)
+        threads.emplace_back([&, t] {
+            PGconn *c = connect();
+            prepare_knn(c, ef);
+            std::vector<std::size_t> mine;
+            for (std::size_t q = std::size_t(t); q < data.nq; q += std::size_t(conns)) mine.push_back(q);
+            for (std::size_t i = 0; i < std::min(kWarmup, mine.size()); i++) run(c, "knn", {&qparam[mine[i]]});
+            ready++;
+            while (!go) std::this_thread::yield();
+            for (std::size_t p = 0; p < passes; p++)
+                for (std::size_t q : mine) run(c, "knn", {&qparam[q]});
+            end[t] = Clock::now();
+            PQfinish(c);
+        });
+    while (ready < conns) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    t0 = Clock::now();
+    go = true;
+    for (auto &th : threads) th.join();
+    double wall = std::chrono::duration<double>(*std::max_element(end.begin(), end.end()) - t0).count();
+    return double(passes * data.nq) / wall;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+void phase_load(PGconn *c) {
+    data.rows.resize(data.n * data.dim);
+    grown_truth = Truth();
+    std::string cols = "(id int PRIMARY KEY, category int NOT NULL, category10 int NOT NULL, embedding vector(" +
+                       std::to_string(data.dim) + "))";
+    exec(c, "DROP TABLE IF EXISTS items, items_text, items_noindex");
+    // No autovacuum: its VACUUM would flush the hot tier into a segment at a random moment, and the
+    // insert phase measures the index as the inserts leave it.
+    exec(c, "CREATE TABLE items " + cols + " WITH (autovacuum_enabled = off)");
+    double bin_s = copy_in(c, "items", copy_binary(1, data.n, data.rows.data()), true);
+    exec(c, "CREATE TABLE items_text " + cols);
+    double text_s = copy_in(c, "items_text", copy_text(1, data.n, data.rows.data()), false);
+    exec(c, "DROP TABLE items_text");
+    exec(c, "VACUUM ANALYZE items");  // what autovacuum would have done: statistics, visibility map
+    emit("load", "kyrodb-copy", 0, 1, "rows_per_s", double(data.n) / bin_s);
+    emit("load", "kyrodb-text-copy", 0, 1, "rows_per_s", double(data.n) / text_s);
+    fprintf(stderr, "load: %zu rows; binary COPY %.0f rows/s, text COPY %.0f rows/s\n", data.n, data.n / bin_s, data.n / text_s);
+}
+
+void phase_build(PGconn *c) {
+    require(c, "build", false);
+    exec(c, "SET maintenance_work_mem = '2GB'");
+    exec(c, "DROP INDEX IF EXISTS items_idx");
+    std::string opclass = data.metric == Metric::L2 ? "vector_l2_ops" : "vector_cosine_ops";
+    auto t0 = Clock::now();
+    exec(c, "CREATE INDEX items_idx ON items USING kyrodb (embedding " + opclass + ") WITH (m = 16, ef_construction = 64)");
+    double s = seconds(t0);
+    exec(c, "RESET maintenance_work_mem");
+    double bytes = std::stod(value(c, "SELECT pg_relation_size('items_idx')"));
+    emit("build", "kyrodb", 0, 1, "seconds", s);
+    emit("build", "kyrodb", 0, 1, "bytes", bytes);
+    fprintf(stderr, "build: %.2f s, %.1f MB; kyrodb_index_stats %s\n", s, bytes / 1e6,
+            value(c, "SELECT kyrodb_index_stats('items_idx')::text").c_str());
+}
+
+void hnswlib_baseline() {
+    const std::size_t n = data.n, dim = data.dim;
+    const bool cosine = data.metric == Metric::Cosine;
+    // cosine: inner product of unit vectors ranks the same
+    std::vector<float> base(data.rows.begin(), data.rows.begin() + std::ptrdiff_t(n * dim)), queries(data.queries);
+    if (cosine)
+        for (std::vector<float> *vs : {&base, &queries})
+            for (std::size_t i = 0; i < vs->size(); i += dim) {
+                float *v = &(*vs)[i], norm = std::sqrt(kyrodb::kernels().inner_product(v, v, dim));
+                for (std::size_t j = 0; j < dim; j++) v[j] /= norm;
+            }
+    std::unique_ptr<hnswlib::SpaceInterface<float>> space;
+    if (cosine) space = std::make_unique<hnswlib::InnerProductSpace>(dim);
+    else space = std::make_unique<hnswlib::L2Space>(dim);
+    auto t0 = Clock::now();
+    hnswlib::HierarchicalNSW<float> index(space.get(), n, 16, 64, 42);
+    index.addPoint(&base[0], 1);  // labels are the table's ids
+    std::atomic<std::size_t> next{1};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; t++)
+        threads.emplace_back([&] {
+            for (std::size_t i; (i = next++) < n;) index.addPoint(&base[i * dim], i + 1);
+        });
+    for (auto &th : threads) th.join();
+    double build_s = seconds(t0);
+    emit("search", "hnswlib", 0, 1, "seconds", build_s);
+    fprintf(stderr, "  hnswlib: build %.2f s (2 threads)\n", build_s);
+    for (int ef : kEfs) {
+        index.setEf(std::size_t(ef));
+        Run r;
+        std::vector<uint32_t> found;
+        for (std::size_t q = 0; q < data.nq; q++) {
+            found.clear();
+            for (auto res = index.searchKnn(&queries[q * dim], kK); !res.empty(); res.pop()) found.push_back(uint32_t(res.top().second));
+            std::reverse(found.begin(), found.end());
+            score(data, base_truth, q, found, kK, &r.hits, &r.wanted);
+        }
+        // throughput: whole passes over the queries, at least 0.5 s of them
+        std::size_t passes = 0;
+        t0 = Clock::now();
+        do {
+            for (std::size_t q = 0; q < data.nq; q++) {
+                auto res = index.searchKnn(&queries[q * dim], kK);
+                if (res.empty()) die("hnswlib returned nothing");
+            }
+            passes++;
+        } while (seconds(t0) < 0.5);
+        double qps = double(passes * data.nq) / seconds(t0);
+        emit("search", "hnswlib", ef, 1, "recall@10", r.recall());
+        emit("search", "hnswlib", ef, 1, "qps", qps);
+        fprintf(stderr, "  hnswlib ef %3d: recall %.4f, %.0f qps\n", ef, r.recall(), qps);
+    }
+}
+
+void phase_search(PGconn *c) {
+    require(c, "search", true);
+    const Truth &t = truth();
+    prepare_knn(c, kDefaultEf);
+    std::vector<std::size_t> all = first_queries(data.nq);
+    // The figures are only kyrodb's if the plan uses the index.
+    std::string plan = value(c, "EXPLAIN EXECUTE knn('" + value(c, "SELECT embedding::text FROM items LIMIT 1") + "')");
+    if (plan.find("items_idx") == std::string::npos) die("the search plan does not use items_idx: " + plan);
+    fprintf(stderr, "search: %zu queries, %zu rows\n", data.nq, data.nrows());
+    for (int ef : kEfs) {
+        exec(c, "SET kyrodb.ef_search = " + std::to_string(ef));
+        Run r = run_queries(c, "knn", all, t);
+        emit("search", "kyrodb", ef, 1, "recall@10", r.recall());
+        emit("search", "kyrodb", ef, 1, "qps", r.qps());
+        emit("search", "kyrodb", ef, 1, "p50_ms", r.ms(0.50));
+        emit("search", "kyrodb", ef, 1, "p95_ms", r.ms(0.95));
+        emit("search", "kyrodb", ef, 1, "p99_ms", r.ms(0.99));
+        // at least two passes, and about 1 s of work for two connections
+        std::size_t passes = std::max<std::size_t>(2, std::size_t(std::ceil(2.0 / r.wall)));
+        double qps2 = qps_parallel(2, ef, passes);
+        emit("search", "kyrodb", ef, 2, "qps", qps2);
+        fprintf(stderr, "  kyrodb ef %3d: recall %.4f, %.0f qps (2 conns: %.0f), p50 %.2f p95 %.2f p99 %.2f ms\n", ef,
+                r.recall(), r.qps(), qps2, r.ms(0.5), r.ms(0.95), r.ms(0.99));
+    }
+
+    // Baseline: the exact answer through SQL (sequential scan and sort); a statement prepared
+    // while index scans are off, so its plans never use the index.
+    exec(c, "SET enable_indexscan = off");
+    const char *op = data.metric == Metric::L2 ? "<->" : "<=>";
+    prepare(c, "exact", std::string("SELECT id FROM items ORDER BY embedding ") + op + " $1 LIMIT 10", {vector_oid});
+    Run e = run_queries(c, "exact", first_queries(50), t, nullptr, 2);
+    exec(c, "RESET enable_indexscan");
+    emit("search", "postgres-exact", 0, 1, "recall@10", e.recall());
+    emit("search", "postgres-exact", 0, 1, "qps", e.qps());
+    emit("search", "postgres-exact", 0, 1, "p50_ms", e.ms(0.50));
+    emit("search", "postgres-exact", 0, 1, "p99_ms", e.ms(0.99));
+    fprintf(stderr, "  postgres-exact: recall %.4f, %.1f qps, p50 %.1f p99 %.1f ms\n", e.recall(), e.qps(), e.ms(0.5), e.ms(0.99));
+
+    // Baseline: Postgres's floor per query, a primary-key lookup of a random row.
+    prepare(c, "floor", "SELECT id FROM items WHERE id = $1", {kInt4Oid});
+    std::mt19937_64 rng(5);
+    std::uniform_int_distribution<uint32_t> pick(1, uint32_t(data.nrows()));
+    std::vector<std::string> keys(kWarmup + 5000);
+    for (auto &k : keys) k = int4(pick(rng));
+    for (std::size_t i = 0; i < kWarmup; i++) run(c, "floor", {&keys[i]});
+    Run f;
+    auto t0 = Clock::now();
+    for (std::size_t i = kWarmup; i < keys.size(); i++) f.lat.push_back(run(c, "floor", {&keys[i]}));
+    f.wall = seconds(t0);
+    emit("search", "postgres-floor", 0, 1, "qps", f.qps());
+    emit("search", "postgres-floor", 0, 1, "p50_ms", f.ms(0.50));
+    emit("search", "postgres-floor", 0, 1, "p99_ms", f.ms(0.99));
+    fprintf(stderr, "  postgres-floor: %.0f qps, p50 %.3f p99 %.3f ms\n", f.qps(), f.ms(0.5), f.ms(0.99));
+
+    hnswlib_baseline();
+}
+
+void phase_filtered(PGconn *c) {
+    require(c, "filtered", true);
+    prepare_knn(c, kDefaultEf);
+    std::vector<std::size_t> all = first_queries(data.nq);
+    struct { const char *stmt, *system; uint32_t mod; } kinds[] = {{"filter1", "kyrodb-filter-1pct", 100},
+                                                                   {"filter10", "kyrodb-filter-10pct", 10}};
+    for (const auto &k : kinds) {
+        // query q asks for category q % mod: every category in turn
+        std::vector<std::string> cat(data.nq);
+        for (std::size_t q = 0; q < data.nq; q++) cat[q] = int4(uint32_t(q % k.mod));
+        Truth t = brute_force(data, kK, [&](std::size_t q, uint32_t id) { return id % k.mod == q % k.mod; });
+        Run r = run_queries(c, k.stmt, all, t, &cat, 20);
+        emit("filtered", k.system, kDefaultEf, 1, "recall@10", r.recall());
+        emit("filtered", k.system, kDefaultEf, 1, "rows_returned", r.rows_per_query());
+        emit("filtered", k.system, kDefaultEf, 1, "p50_ms", r.ms(0.50));
+        emit("filtered", k.system, kDefaultEf, 1, "p99_ms", r.ms(0.99));
+        emit("filtered", k.system, kDefaultEf, 1, "qps", r.qps());
+        fprintf(stderr, "filtered %s (ef %d): recall %.4f, %.2f rows, %.0f qps, p50 %.2f p99 %.2f ms\n", k.system,
+                kDefaultEf, r.recall(), r.rows_per_query(), r.qps(), r.ms(0.5), r.ms(0.99));
+    }
+}
+
+void phase_zipf(PGconn *c) {
+    require(c, "zipf", true);
+    const Truth &t = truth();
+    prepare_knn(c, kDefaultEf);
+    // query q is rank q + 1: the popular queries are a random few, the queries being random draws
+    Zipf zipf(data.nq, 1.1);
+    std::mt19937_64 rng(4);
+    std::vector<std::size_t> list(20000);
+    for (auto &q : list) q = zipf(rng);
+    for (std::size_t q = 0; q < std::min(kWarmup, data.nq); q++) run(c, "knn", {&qparam[q]});
+    Run r = run_queries(c, "knn", list, t, nullptr, 0);
+    emit("zipf", "kyrodb", kDefaultEf, 1, "recall@10", r.recall());
+    emit("zipf", "kyrodb", kDefaultEf, 1, "qps", r.qps());
+    emit("zipf", "kyrodb", kDefaultEf, 1, "p50_ms", r.ms(0.50));
+    emit("zipf", "kyrodb", kDefaultEf, 1, "p99_ms", r.ms(0.99));
+    fprintf(stderr, "zipf (s 1.1, %zu queries, ef %d): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", list.size(),
+            kDefaultEf, r.recall(), r.qps(), r.ms(0.5), r.ms(0.99));
+}
+
+void phase_insert(PGconn *c) {
+    require(c, "insert", true);
+    if (data.nrows() != data.n) die("phase insert needs the table as loaded (it holds the inserted rows already): run load,build first");
+    grow();  // in memory only, for now: the vectors to insert are rows n+1..n+2*kInsert
+    const uint32_t first = uint32_t(data.n) + 1;
+
+    // single-row INSERTs, parameters encoded before the clock starts
+    prepare(c, "ins", "INSERT INTO items (id, category, category10, embedding) VALUES ($1, $2, $3, $4)",
+            {kInt4Oid, kInt4Oid, kInt4Oid, vector_oid});
+    std::vector<std::string> p(4 * kInsert);
+    for (std::size_t i = 0; i < kInsert; i++) {
+        uint32_t id = first + uint32_t(i);
+        p[4 * i] = int4(id), p[4 * i + 1] = int4(id % 100), p[4 * i + 2] = int4(id % 10);
+        p[4 * i + 3] = vector_param(data.row(id));
+    }
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; i < kInsert; i++) {
+        if (i % kInsertTxn == 0) exec(c, "BEGIN");
+        run(c, "ins", {&p[4 * i], &p[4 * i + 1], &p[4 * i + 2], &p[4 * i + 3]});
+        if (i % kInsertTxn == kInsertTxn - 1 || i + 1 == kInsert) exec(c, "COMMIT");
+    }
+    double insert_s = seconds(t0);
+    p.clear();
+
+    std::string stream = copy_binary(first + kInsert, kInsert, data.row(first + kInsert));
+    double copy_s = copy_in(c, "items", stream, true);
+    // Reference: the same COPY into a table holding the same rows with the same primary key, only
+    // without the kyrodb index, so that the difference is the index's cost.
+    exec(c, "DROP TABLE IF EXISTS items_noindex");
+    exec(c, "CREATE TABLE items_noindex (LIKE items)");
+    exec(c, "ALTER TABLE items_noindex ADD PRIMARY KEY (id)");
+    exec(c, "INSERT INTO items_noindex SELECT * FROM items WHERE id < " + std::to_string(first + kInsert));
+    double noindex_s = copy_in(c, "items_noindex", stream, true);
+    exec(c, "DROP TABLE items_noindex");
+    emit("insert", "kyrodb-insert", 0, 1, "rows_per_s", kInsert / insert_s);
+    emit("insert", "kyrodb-copy", 0, 1, "rows_per_s", kInsert / copy_s);
+    emit("insert", "noindex-copy", 0, 1, "rows_per_s", kInsert / noindex_s);
+    fprintf(stderr, "insert: INSERT %.0f rows/s, COPY %.0f rows/s (without kyrodb index: %.0f rows/s); kyrodb_index_stats %s\n",
+            kInsert / insert_s, kInsert / copy_s, kInsert / noindex_s,
+            value(c, "SELECT kyrodb_index_stats('items_idx')::text").c_str());
+
+    const Truth &t = truth();
+    prepare_knn(c, kDefaultEf);
+    Run r = run_queries(c, "knn", first_queries(data.nq), t);
+    emit("insert", "kyrodb", kDefaultEf, 1, "recall@10", r.recall());
+    emit("insert", "kyrodb", kDefaultEf, 1, "qps", r.qps());
+    emit("insert", "kyrodb", kDefaultEf, 1, "p50_ms", r.ms(0.50));
+    emit("insert", "kyrodb", kDefaultEf, 1, "p99_ms", r.ms(0.99));
+    fprintf(stderr, "  after insert (%zu rows, ef %d): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", data.nrows(),
+            kDefaultEf, r.recall(), r.qps(), r.ms(0.5), r.ms(0.99));
+
+    // The inserted rows sit in the hot tier, scanned exactly by every query, until a flush (VACUUM
+    // over kyrodb.flush_threshold, or kyrodb_flush) builds them into a segment.
+    auto t1 = Clock::now();
+    exec(c, "SELECT kyrodb_flush('items_idx')");
+    double flush_s = seconds(t1);
+    r = run_queries(c, "knn", first_queries(data.nq), t);
+    emit("insert", "kyrodb-flush", 0, 1, "seconds", flush_s);
+    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "recall@10", r.recall());
+    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "qps", r.qps());
+    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "p50_ms", r.ms(0.50));
+    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "p99_ms", r.ms(0.99));
+    fprintf(stderr, "  after kyrodb_flush (%.1f s; %s): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", flush_s,
+            value(c, "SELECT kyrodb_index_stats('items_idx')::text").c_str(), r.recall(), r.qps(), r.ms(0.5),
+            r.ms(0.99));
+}
+
+[[noreturn]] void usage() {
+    die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
+        "                     [--phases load,build,search,filtered,zipf,insert] [--data DIR]");
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (i + 1 >= argc) usage();
+        std::string v = argv[++i];
+        if (a == "--conn") opt.conn = v;
+        else if (a == "--dataset") opt.dataset = v;
+        else if (a == "--n") opt.n = std::strtoull(v.c_str(), nullptr, 10);
+        else if (a == "--queries") opt.queries = std::strtoull(v.c_str(), nullptr, 10);
+        else if (a == "--phases") opt.phases = v;
+        else if (a == "--data") opt.data = v;
+        else usage();
+    }
+    if (opt.conn.empty()) usage();
+    std::vector<std::string> phases;
+    for (std::size_t pos = 0; pos <= opt.phases.size();) {
+        std::size_t comma = std::min(opt.phases.find(',', pos), opt.phases.size());
+        phases.push_back(opt.phases.substr(pos, comma - pos));
+        pos = comma + 1;
+        const std::string &p = phases.back();
+        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert")
+            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert)");
+    }
+
+    PGconn *c = connect();  // first, to fail before the data is made
+    try {
+        auto t0 = Clock::now();
+        load_data();
+        compute_base_truth();
+        fprintf(stderr, "%s: %zu rows x %zu dims (%s), %zu queries, kernels %s, data ready in %.1f s\n",
+                data.name.c_str(), data.n, data.dim, metric_name(), data.nq, kyrodb::kernels().name, seconds(t0));
+    } catch (const std::exception &e) {
+        die(e.what());
+    }
+    if (opt.queries > 0 && opt.queries < data.nq) {  // the truth's rows for the first queries stay valid
+        data.nq = opt.queries;
+        data.queries.resize(data.nq * data.dim);
+    }
+    for (std::size_t q = 0; q < data.nq; q++) qparam.push_back(vector_param(data.query(q)));
+
+    exec(c, "CREATE EXTENSION IF NOT EXISTS kyrodb");
+    vector_oid = Oid(std::stoul(value(c, "SELECT 'vector'::regtype::oid")));
+    for (const std::string &p : phases) {
+        if (p == "load") phase_load(c);
+        else if (p == "build") phase_build(c);
+        else if (p == "search") phase_search(c);
+        else if (p == "filtered") phase_filtered(c);
+        else if (p == "zipf") phase_zipf(c);
+        else phase_insert(c);
+        // Each phase prepares its statements anew: start the next one from a clean session.
+        exec(c, "DEALLOCATE ALL");
+        exec(c, "RESET ALL");
+        exec(c, "SET client_min_messages = warning");
+    }
+    PQfinish(c);
+    return 0;
+}
