@@ -90,12 +90,8 @@ kyrodb::Searcher &searcher() {
     return instance;
 }
 
-struct HotContext {
-    ScanState *state;
-};
-
 void visit_hot(void *context, uint64, uint64 tid, const float *vector) {
-    ScanState *s = static_cast<HotContext *>(context)->state;
+    auto *s = static_cast<ScanState *>(context);
     // capacity was reserved for every record: no allocation, no throw here
     s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
 }
@@ -124,8 +120,7 @@ void start(Relation index, ScanState &s) {
         s.segments.push_back(std::move(seg));
     }
     s.hot.reserve(meta.hot_end - meta.hot_start);
-    HotContext ctx{&s};
-    pg_call([&] { hot_scan(index, meta, visit_hot, &ctx, nullptr); });
+    pg_call([&] { hot_scan(index, meta, visit_hot, &s, nullptr); });
     s.started = true;
 }
 

@@ -75,6 +75,15 @@ void collect_hot(void *context, uint64, uint64 tid, const float *vector) {
     c->tids.push_back(tid);
 }
 
+// A segment VACUUM has emptied by half or more is worth rewriting.
+bool half_empty(const SegmentEntry &e) { return e.tombstones * 2 >= e.count; }
+
+bool any_half_empty(const MetaPage &meta) {
+    for (uint32 s = 0; s < meta.n_segments; s++)
+        if (half_empty(meta.segments[s])) return true;
+    return false;
+}
+
 void lock_maintenance(Relation index) { pg_call([&] { LockPage(index, kMetaBlock, ExclusiveLock); }); }
 void unlock_maintenance(Relation index) { pg_call([&] { UnlockPage(index, kMetaBlock, ExclusiveLock); }); }
 
@@ -90,10 +99,7 @@ uint64 flush_hot_tier(Relation index) {
     lock_maintenance(index);
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
-    bool emptied_any = false;
-    for (uint32 s = 0; s < meta.n_segments; s++)
-        emptied_any |= meta.segments[s].tombstones * 2 >= meta.segments[s].count;
-    if (meta.hot_end == meta.hot_start && !emptied_any) {
+    if (meta.hot_end == meta.hot_start && !any_half_empty(meta)) {
         unlock_maintenance(index);
         return 0;
     }
@@ -115,7 +121,7 @@ uint64 flush_hot_tier(Relation index) {
     size_t total = moved;
     for (const SegmentEntry *e : by_size) {
         size_t live = e->count - e->tombstones;
-        bool emptied = e->tombstones * 2 >= e->count;
+        bool emptied = half_empty(*e);
         bool small = live <= kMergeRatio * std::max<size_t>(total, 1);
         bool full = meta.n_segments - replaced.size() >= size_t(kMaxSegments);
         if (total + live > capacity || !(emptied || small || full)) continue;
@@ -186,10 +192,7 @@ IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResu
     if (info->analyze_only) return stats;
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
-    bool emptied_any = false;
-    for (uint32 s = 0; s < meta.n_segments; s++)
-        emptied_any |= meta.segments[s].tombstones * 2 >= meta.segments[s].count;
-    if (meta.hot_end - meta.hot_start >= static_cast<uint64>(flush_threshold) || emptied_any)
+    if (meta.hot_end - meta.hot_start >= static_cast<uint64>(flush_threshold) || any_half_empty(meta))
         flush_hot_tier(index);
     if (stats == nullptr) {
         stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
