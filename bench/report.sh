@@ -17,7 +17,8 @@ while (<$in>) {
     my $ef = defined $r->{ef_search} ? $r->{ef_search} : "-";
     my $key = join "|", $r->{dataset}, $r->{phase}, $r->{system}, $ef, $r->{connections} // 1, $r->{figure};
     $v{$key} = $r->{value};
-    $sets{$r->{dataset}} = $r->{n} . " x " . ($r->{dim} // "?") . " " . ($r->{metric} // "");
+    # the driver names dim and metric; the recovery lines of run.sh do not
+    $sets{$r->{dataset}} = "$r->{n} x $r->{dim} $r->{metric}" if defined $r->{dim};
 }
 sub get { my $x = $v{join "|", @_}; defined $x ? $x : undef }
 sub fmt { my ($x, $d) = @_; defined $x ? sprintf("%.${d}f", $x) : "-" }
