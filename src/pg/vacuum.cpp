@@ -25,16 +25,13 @@ extern "C" {
 namespace kyrodb::pg {
 namespace {
 
-// Sets the given element bits in a segment's tombstone pages and records the
-// new count in the metapage.
-void add_tombstones(Relation index, uint32 segment_index, const std::vector<uint32_t> &ids) {
+// Sets the given element bits in the tombstone pages of `entry`, directory
+// slot `segment_index` (stable: the caller holds the maintenance lock), and
+// records the new count in the metapage.
+void add_tombstones(Relation index, uint32 segment_index, const SegmentEntry &entry,
+                    const std::vector<uint32_t> &ids) {
     const uint64 bits_per_page = kPageDataSize * 8;
     pg_call([&] {
-        Buffer metabuf = ReadBuffer(index, kMetaBlock);
-        LockBuffer(metabuf, BUFFER_LOCK_SHARE);
-        SegmentEntry entry = meta_of(BufferGetPage(metabuf))->segments[segment_index];
-        UnlockReleaseBuffer(metabuf);
-
         size_t i = 0;
         while (i < ids.size()) {
             uint64 page_no = ids[i] / bits_per_page;
@@ -50,7 +47,7 @@ void add_tombstones(Relation index, uint32 segment_index, const std::vector<uint
             UnlockReleaseBuffer(buf);
         }
 
-        metabuf = ReadBuffer(index, kMetaBlock);
+        Buffer metabuf = ReadBuffer(index, kMetaBlock);
         LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
         GenericXLogState *state = GenericXLogStart(index);
         MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
@@ -174,7 +171,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
             else
                 live++;
         }
-        if (!dead.empty()) add_tombstones(index, s, dead);
+        if (!dead.empty()) add_tombstones(index, s, entry, dead);
         stats->tuples_removed += dead.size();
         pg_call([] { CHECK_FOR_INTERRUPTS(); });
     }
@@ -209,14 +206,25 @@ IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResu
 
 }  // namespace kyrodb::pg
 
+namespace {
+
+// The index behind an admin function's regclass argument, or an error if it
+// is not a kyrodb index.
+Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode) {
+    Relation index = index_open(relid, lockmode);
+    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
+    return index;
+}
+
+}  // namespace
+
 // kyrodb_flush(index regclass) returns bigint: moves the hot tier of a kyrodb
 // index into a new segment now; returns the rows moved.
 KYRODB_FUNCTION(kyrodb_flush) {
     Oid relid = PG_GETARG_OID(0);
-    Relation index = index_open(relid, RowExclusiveLock);
-    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
+    Relation index = open_kyrodb_index(relid, RowExclusiveLock);
     if (!pg_class_ownercheck(index->rd_index->indrelid, GetUserId()))
         aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
     uint64 moved = kyrodb::pg::flush_hot_tier(index);
@@ -231,10 +239,7 @@ KYRODB_FUNCTION(kyrodb_index_stats) {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
-    Relation index = index_open(relid, AccessShareLock);
-    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
+    Relation index = open_kyrodb_index(relid, AccessShareLock);
     kyrodb::pg::MetaPage meta;
     kyrodb::pg::read_meta(index, &meta);
     int64 elements = 0, tombstones = 0;
