@@ -107,8 +107,23 @@ GRANT SELECT ON items TO flush_user;
 SET ROLE flush_user;
 SELECT kyrodb_flush('items_l2');
 RESET ROLE;
+SET ROLE flush_user;
+SELECT kyrodb_prewarm('items_l2') AS prewarm_with_select;
+RESET ROLE;
 REVOKE ALL ON items FROM flush_user;
+SET ROLE flush_user;
+SELECT kyrodb_prewarm('items_l2');
+RESET ROLE;
 DROP ROLE flush_user;
+
+-- shared memory: the pool is on (kyrodb is preloaded here); a prewarmed
+-- index is searched from it, not from a copy in this connection
+SELECT state, size_bytes >= 1024 * 1024 AS sized, used_bytes <= size_bytes AS fits FROM kyrodb_memory();
+SELECT kyrodb_prewarm('items_l2') = segments AS all_loaded FROM kyrodb_index_stats('items_l2');
+SELECT images_shared = segments AS shared, images_local, memory_bytes > 0 AS uses_memory
+  FROM kyrodb_index_stats('items_l2');
+SELECT kyrodb_prewarm('items_pkey');
+SELECT kyrodb_prewarm(NULL);
 
 -- CONCURRENTLY, REINDEX, TRUNCATE, DROP
 CREATE INDEX CONCURRENTLY items_conc ON items USING kyrodb (v vector_cosine_ops);

@@ -255,7 +255,20 @@ CREATE OPERATOR CLASS vector_cosine_ops
 CREATE FUNCTION kyrodb_flush(index regclass) RETURNS bigint
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
--- The state of a kyrodb index: its segments, hot tier and generation.
+-- Loads every segment image of a kyrodb index into shared memory (or, when
+-- kyrodb is not preloaded, into this connection); returns the segments in memory.
+CREATE FUNCTION kyrodb_prewarm(index regclass) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- The state of a kyrodb index: its segments, hot tier, generation, pages, and
+-- its segment images in the shared pool and in this connection.
 CREATE FUNCTION kyrodb_index_stats(index regclass, OUT segments integer, OUT elements bigint,
-	OUT tombstones bigint, OUT hot_rows bigint, OUT generation bigint, OUT pages bigint)
-	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+	OUT tombstones bigint, OUT hot_rows bigint, OUT generation bigint, OUT pages bigint,
+	OUT images_shared integer, OUT images_local integer, OUT memory_bytes bigint)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+-- The shared pool of segment images (kyrodb.shared_memory_size).
+CREATE FUNCTION kyrodb_memory(OUT state text, OUT size_bytes bigint, OUT used_bytes bigint,
+	OUT images integer, OUT pinned integer, OUT loads bigint, OUT load_bytes bigint,
+	OUT load_seconds double precision, OUT evictions bigint, OUT refused bigint)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;

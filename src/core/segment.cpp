@@ -62,6 +62,15 @@ SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t c
 }
 
 bool SegmentView::open(const void *image, std::size_t size, SegmentView *out, std::string *error) {
+    return open_checked(image, size, true, out, error);
+}
+
+bool SegmentView::attach(const void *image, std::size_t size, SegmentView *out, std::string *error) {
+    return open_checked(image, size, false, out, error);
+}
+
+bool SegmentView::open_checked(const void *image, std::size_t size, bool check_graph, SegmentView *out,
+                               std::string *error) {
     auto fail = [error](const char *msg) {
         if (error) *error = msg;
         return false;
@@ -106,6 +115,10 @@ bool SegmentView::open(const void *image, std::size_t size, SegmentView *out, st
     v.upper_index_ = reinterpret_cast<const uint32_t *>(base + h.upper_index_offset);
     v.upper_ = reinterpret_cast<const uint32_t *>(base + h.upper_offset);
     v.payloads_ = reinterpret_cast<const uint64_t *>(base + h.payload_offset);
+    if (!check_graph) {
+        *out = v;
+        return true;
+    }
 
     // Levels and upper-slot ranges: every slot an element owns must exist.
     uint64_t slots = 0;

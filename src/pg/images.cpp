@@ -1,33 +1,216 @@
-// Backend-local cache of segment images. Segments never change, so an image
-// read once serves every later scan of this backend; it is named by the
-// index build's random instance id and the segment id, so a rebuilt or
-// truncated index never finds a stale one. Images of segments that left the
-// directory (merged away, index rebuilt) are dropped on the next lookup.
+// Segment images for scans: from the shared pool when kyrodb is preloaded and
+// the pool can hold them, else from this backend's own cache. Segments never
+// change, so an image read once serves every later scan; images are named by
+// database, relation file, the build's random instance id and the segment id,
+// so a rebuilt or truncated index never finds a stale one.
+//
+// Pages of a merged-away segment may be reused at once, so every read of
+// segment pages is followed by a look at the metapage: if the segment left
+// the directory meanwhile, what was read is dropped (StaleSegment) and the
+// caller starts again from the new directory.
 #include "guard.h"
 #include "index.h"
 
+extern "C" {
+#include "miscadmin.h"
+#include "utils/builtins.h"
+}
+
 #include <map>
 #include <string>
-#include <utility>
+#include <tuple>
 
 namespace kyrodb::pg {
 namespace {
 
-std::map<std::pair<uint64, uint64>, std::shared_ptr<SegmentImage>> images;
-
-void forget_stale(const MetaPage &meta) {
-    for (auto it = images.begin(); it != images.end();) {
-        bool current = false;
-        if (it->first.first == meta.instance) {
-            for (uint32 i = 0; i < meta.n_segments; i++)
-                current |= meta.segments[i].id == it->first.second;
-        }
-        // Images of other indexes stay: this lookup knows nothing of them.
-        it = (it->first.first == meta.instance && !current) ? images.erase(it) : std::next(it);
+struct KeyLess {
+    bool operator()(const kyrodb::PoolKey &a, const kyrodb::PoolKey &b) const {
+        return std::tie(a.owner_a, a.owner_b, a.instance, a.segment) <
+               std::tie(b.owner_a, b.owner_b, b.instance, b.segment);
     }
+};
+
+struct LocalImage {
+    std::unique_ptr<uint8_t, void (*)(void *)> bytes{nullptr, free};
+    uint64 size = 0;
+    kyrodb::SegmentView view;
+};
+struct Tombstones {
+    uint64 generation;
+    std::shared_ptr<const std::vector<uint64_t>> bits;
+};
+
+std::map<kyrodb::PoolKey, std::shared_ptr<LocalImage>, KeyLess> local_images;
+std::map<kyrodb::PoolKey, Tombstones, KeyLess> tombstones;
+
+bool same_build(const kyrodb::PoolKey &a, const kyrodb::PoolKey &b) {
+    return a.owner_a == b.owner_a && a.owner_b == b.owner_b && a.instance == b.instance;
+}
+
+// Drops what this backend holds of segments of `meta`'s build that are no
+// longer in its directory.
+void forget_stale(const kyrodb::PoolKey &build, const MetaPage &meta) {
+    auto listed = [&](uint64 id) {
+        for (uint32 i = 0; i < meta.n_segments; i++)
+            if (meta.segments[i].id == id) return true;
+        return false;
+    };
+    for (auto it = local_images.begin(); it != local_images.end();)
+        it = same_build(it->first, build) && !listed(it->first.segment) ? local_images.erase(it) : std::next(it);
+    for (auto it = tombstones.begin(); it != tombstones.end();)
+        it = same_build(it->first, build) && !listed(it->first.segment) ? tombstones.erase(it) : std::next(it);
+}
+
+// Whether `entry` is still in the index's directory (pages read before this
+// call were then its own).
+void check_still_listed(Relation index, const SegmentEntry &entry) {
+    MetaPage now;
+    pg_call([&] { read_meta(index, &now); });
+    for (uint32 i = 0; i < now.n_segments; i++)
+        if (now.segments[i].id == entry.id && now.segments[i].first_block == entry.first_block) return;
+    throw StaleSegment();
+}
+
+[[noreturn]] void corrupt(Relation index, const SegmentEntry &entry, const std::string &why) {
+    std::string message = "segment " + std::to_string(entry.id) + " of index \"" + RelationGetRelationName(index) +
+                          "\" is corrupt: " + why;
+    pg_call([&] {
+        ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("%s", message.c_str()),
+                        errhint("REINDEX the index.")));
+    });
+    throw std::logic_error("not reached");
+}
+
+// Reads the image of `entry` into dst (image_size bytes, 64-byte aligned)
+// and checks it completely.
+void load_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, uint8 *dst,
+                kyrodb::SegmentView *view) {
+    pg_call([&] { read_stream_pages(index, entry.first_block, entry.image_size, dst); });
+    check_still_listed(index, entry);
+    std::string error;
+    if (!kyrodb::SegmentView::open(dst, entry.image_size, view, &error)) corrupt(index, entry, error);
+    if (view->count() != entry.count || view->dim() != meta.dim)
+        corrupt(index, entry, "it does not match its directory entry");
+}
+
+std::string megabytes(uint64 bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; }
+
+// The reasons an image is not shared, each reported once per backend.
+enum Fallback { kNotPreloaded, kDisabled, kTooBig, kFull, kFallbacks };
+bool reported[kFallbacks];
+
+void report_fallback(Fallback why, Relation index, const SegmentEntry &entry) {
+    if (reported[why]) return;
+    reported[why] = true;
+    std::string size = megabytes(entry.image_size), pool = std::to_string(shared_memory_mb) + " MB";
+    const int level = IsBackgroundWorker ? LOG : NOTICE;  // a worker's NOTICE reaches no one
+    pg_call([&] {
+        switch (why) {
+            case kNotPreloaded:
+                ereport(level,
+                        (errmsg("kyrodb is not in shared_preload_libraries, so each connection loads its own "
+                                "copy of index segments"),
+                         errhint("Add kyrodb to shared_preload_libraries and restart the server for shared "
+                                 "segment images, background flushes and prewarm.")));
+                break;
+            case kDisabled:
+                ereport(level, (errmsg("kyrodb.shared_memory_size is 0, so each connection loads its own copy "
+                                        "of index segments"),
+                                 errhint("Set kyrodb.shared_memory_size and restart the server.")));
+                break;
+            case kTooBig:
+                ereport(level,
+                        (errmsg("segment %llu of index \"%s\" (%s) is larger than kyrodb.shared_memory_size (%s)",
+                                (unsigned long long) entry.id, RelationGetRelationName(index), size.c_str(),
+                                pool.c_str()),
+                         errdetail("This connection loads its own copy of the segment."),
+                         errhint("Raise kyrodb.shared_memory_size and restart the server.")));
+                break;
+            case kFull:
+                ereport(level,
+                        (errmsg("kyrodb.shared_memory_size (%s) is full of segment images in use",
+                                pool.c_str()),
+                         errdetail("This connection loads its own copy of segment %llu of index \"%s\" (%s).",
+                                   (unsigned long long) entry.id, RelationGetRelationName(index), size.c_str()),
+                         errhint("Raise kyrodb.shared_memory_size and restart the server.")));
+                break;
+            default: break;
+        }
+    });
+}
+
+struct Pin {
+    int slot;
+    explicit Pin(int s) : slot(s) {}
+    ~Pin() { pool_unpin(slot); }
+    Pin(const Pin &) = delete;
+    Pin &operator=(const Pin &) = delete;
+};
+
+bool shared_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, const kyrodb::PoolKey &key,
+                  ImageRef *ref) {
+    switch (pool_state()) {
+        case PoolState::NotPreloaded: report_fallback(kNotPreloaded, index, entry); return false;
+        case PoolState::Disabled: report_fallback(kDisabled, index, entry); return false;
+        case PoolState::Active: break;
+    }
+    PoolPin pin = pool_pin(key, entry.image_size, [&](uint8 *dst) {
+        kyrodb::SegmentView checked;
+        load_image(index, meta, entry, dst, &checked);
+    });
+    if (pin.outcome == PoolOutcome::TooBig || pin.outcome == PoolOutcome::Full) {
+        report_fallback(pin.outcome == PoolOutcome::TooBig ? kTooBig : kFull, index, entry);
+        return false;
+    }
+    if (pin.outcome != PoolOutcome::Pinned) return false;
+    std::shared_ptr<Pin> keep;
+    try {
+        keep = std::make_shared<Pin>(pin.slot);
+    } catch (...) {
+        pool_unpin(pin.slot);
+        throw;
+    }
+    std::string error;
+    if (!kyrodb::SegmentView::attach(pin.bytes, entry.image_size, &ref->view, &error))
+        corrupt(index, entry, error);
+    ref->keep = keep;
+    ref->shared = true;
+    return true;
+}
+
+void local_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, const kyrodb::PoolKey &key,
+                 ImageRef *ref) {
+    auto found = local_images.find(key);
+    if (found == local_images.end()) {
+        auto image = std::make_shared<LocalImage>();
+        size_t rounded = (entry.image_size + kyrodb::kSegmentAlign - 1) / kyrodb::kSegmentAlign * kyrodb::kSegmentAlign;
+        image->bytes.reset(static_cast<uint8_t *>(aligned_alloc(kyrodb::kSegmentAlign, rounded)));
+        if (!image->bytes) throw std::bad_alloc();
+        image->size = entry.image_size;
+        load_image(index, meta, entry, image->bytes.get(), &image->view);
+        found = local_images.emplace(key, image).first;
+    }
+    ref->view = found->second->view;
+    ref->keep = found->second;
+}
+
+std::shared_ptr<const std::vector<uint64_t>> deleted_bits(Relation index, const SegmentEntry &entry,
+                                                          const kyrodb::PoolKey &key) {
+    if (entry.tombstones == 0) return nullptr;
+    auto found = tombstones.find(key);
+    if (found != tombstones.end() && found->second.generation == entry.tomb_generation) return found->second.bits;
+    auto bits = std::make_shared<const std::vector<uint64_t>>(read_tombstones(index, entry));
+    check_still_listed(index, entry);
+    tombstones[key] = Tombstones{entry.tomb_generation, bits};
+    return bits;
 }
 
 }  // namespace
+
+kyrodb::PoolKey image_key(Relation index, const MetaPage &meta, uint64 segment) {
+    const RelFileNode &node = index->rd_node;
+    return kyrodb::PoolKey{(uint64(node.dbNode) << 32) | node.spcNode, node.relNode, meta.instance, segment};
+}
 
 std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry) {
     std::vector<uint64_t> bits((entry.count + 63) / 64, 0);
@@ -37,48 +220,46 @@ std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry)
     return bits;
 }
 
-std::shared_ptr<SegmentImage> segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry) {
-    auto key = std::make_pair(meta.instance, entry.id);
-    auto found = images.find(key);
-    std::shared_ptr<SegmentImage> image;
-    if (found != images.end()) {
-        image = found->second;
-    } else {
-        forget_stale(meta);
-        image = std::make_shared<SegmentImage>();
-        image->instance = meta.instance;
-        image->segment_id = entry.id;
-        void *bytes = aligned_alloc(kyrodb::kSegmentAlign,
-                                    (entry.image_size + kyrodb::kSegmentAlign - 1) / kyrodb::kSegmentAlign *
-                                        kyrodb::kSegmentAlign);
-        if (bytes == nullptr) throw std::bad_alloc();
-        image->bytes.reset(static_cast<uint8_t *>(bytes));
-        pg_call([&] { read_stream_pages(index, entry.first_block, entry.image_size, bytes); });
-        std::string error;
-        if (!kyrodb::SegmentView::open(bytes, entry.image_size, &image->view, &error)) {
-            std::string message = "segment " + std::to_string(entry.id) + " of index \"" +
-                                  RelationGetRelationName(index) + "\" is corrupt: " + error;
-            pg_call([&] {
-                ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED), errmsg("%s", message.c_str()),
-                                errhint("REINDEX the index.")));
-            });
+ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry) {
+    kyrodb::PoolKey key = image_key(index, meta, entry.id);
+    if (local_images.find(key) == local_images.end() && tombstones.find(key) == tombstones.end())
+        forget_stale(key, meta);  // a segment new to this backend: the directory may have moved on
+    ImageRef ref;
+    auto local = local_images.find(key);
+    if (local != local_images.end()) {
+        ref.view = local->second->view;
+        ref.keep = local->second;
+    } else if (!shared_image(index, meta, entry, key, &ref)) {
+        local_image(index, meta, entry, key, &ref);
+    }
+    ref.deleted = deleted_bits(index, entry, key);
+    return ref;
+}
+
+void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *bytes) {
+    *images = 0;
+    *bytes = 0;
+    for (const auto &[key, image] : local_images)
+        if (same_build(key, build)) {
+            (*images)++;
+            *bytes += image->size;
         }
-        if (image->view.count() != entry.count || image->view.dim() != meta.dim)
-            pg_call([&] {
-                ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-                                errmsg("segment of index \"%s\" does not match its directory entry",
-                                       RelationGetRelationName(index)),
-                                errhint("REINDEX the index.")));
-            });
-        images[key] = image;
+}
+
+uint32 prewarm_index(Relation index) {
+    for (int attempt = 0;; attempt++) {
+        MetaPage meta;
+        pg_call([&] { read_meta(index, &meta); });
+        try {
+            for (uint32 i = 0; i < meta.n_segments; i++) {
+                segment_image(index, meta, meta.segments[i]);
+                pg_call([] { CHECK_FOR_INTERRUPTS(); });
+            }
+            return meta.n_segments;
+        } catch (const StaleSegment &) {
+            if (attempt >= 10) throw;  // merges cannot outrun ten loads in a row
+        }
     }
-    if (image->tomb_generation != entry.tomb_generation) {
-        image->deleted = entry.tombstones == 0
-                             ? nullptr
-                             : std::make_shared<const std::vector<uint64_t>>(read_tombstones(index, entry));
-        image->tomb_generation = entry.tomb_generation;
-    }
-    return image;
 }
 
 }  // namespace kyrodb::pg

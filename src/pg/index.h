@@ -12,8 +12,10 @@ extern "C" {
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
+#include "kyrodb/image_pool.h"
 #include "kyrodb/segment.h"
 #include "pages.h"
 
@@ -24,6 +26,8 @@ extern int ef_search;
 extern int max_scan_tuples;
 extern int flush_threshold;
 extern bool exact_search;
+extern int shared_memory_mb;  // kyrodb.shared_memory_size
+extern bool prewarm;
 
 // WITH (m = 16, ef_construction = 64)
 struct IndexOptions {
@@ -44,22 +48,69 @@ struct IndexCache {
 };
 const IndexCache &index_cache(Relation index);
 
-// A segment image read from pages into backend memory. Immutable once made;
-// the tombstone bitmap is replaced, not changed, when VACUUM adds to it.
-struct SegmentImage {
-    uint64 instance;
-    uint64 segment_id;
-    std::unique_ptr<uint8_t, void (*)(void *)> bytes{nullptr, free};
+// The shared pool of segment images (pool.cpp). Set up by pool_register()
+// when kyrodb is preloaded.
+void pool_register();
+enum class PoolState { NotPreloaded, Disabled, Active };
+PoolState pool_state();
+enum class PoolOutcome { Pinned, Off, TooBig, Full };
+struct PoolPin {
+    PoolOutcome outcome = PoolOutcome::Off;
+    int slot = -1;
+    uint8 *bytes = nullptr;
+    bool loaded = false;  // this call loaded it
+};
+// Pins the image `key` in the pool, first loading it with load(destination)
+// (which must fill `size` bytes and may throw: the slot is then given back).
+// Waits while another backend loads the same image.
+PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load);
+void pool_unpin(int slot);
+// Drops unpinned images of `owner`'s build whose segment is not in `keep`.
+void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep);
+struct PoolUsage {
+    size_t arena_bytes = 0, used_bytes = 0;
+    uint32 images = 0, pinned = 0;
+    kyrodb::PoolCounters counters;
+};
+// The pool as a whole (owner null) or the images of one index build.
+PoolUsage pool_usage(const kyrodb::PoolKey *owner);
+
+// Names an index's images in caches: database and relation file (a rebuilt or
+// truncated index has a new one) and the build's random instance id.
+kyrodb::PoolKey image_key(Relation index, const MetaPage &meta, uint64 segment);
+
+// A segment image a scan can search: in the shared pool (pinned while the
+// reference lives) or in this backend's memory. `deleted` is current as of
+// the directory entry it was asked for.
+struct ImageRef {
     kyrodb::SegmentView view;
     std::shared_ptr<const std::vector<uint64_t>> deleted;  // null: none deleted
-    uint64 tomb_generation = 0;
+    std::shared_ptr<void> keep;                            // keeps the bytes alive
+    bool shared = false;
 };
-// The image of `entry` with deleted bits current as of `entry`, loaded on
-// first use and kept in the backend for later scans.
-std::shared_ptr<SegmentImage> segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry);
+// Raised when a segment left the directory while its pages were being read:
+// they may have been reused, so what was read is thrown away and the caller
+// starts again from a fresh metapage.
+struct StaleSegment : std::runtime_error {
+    StaleSegment() : std::runtime_error("kyrodb segment was merged away while being read") {}
+};
+ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry);
+// Images of one index build (image_key's segment ignored) in this backend's
+// own memory: count and bytes.
+void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *bytes);
 
 // Reads the tombstone bitmap of a segment (count bits) from its pages.
 std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry);
+
+// Background workers (worker.cpp), registered when kyrodb is preloaded.
+void register_workers();
+// Asks a background worker to flush the index (no-op without preload, or
+// when one is already at it).
+void request_flush(Relation index);
+
+// Loads every segment image of the index into the shared pool (or, without
+// one, into this backend); returns the images loaded now.
+uint32 prewarm_index(Relation index);
 
 // Subphases of CREATE INDEX shown in pg_stat_progress_create_index.
 constexpr int64 kPhaseLoad = 2;

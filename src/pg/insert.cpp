@@ -1,5 +1,7 @@
 // INSERT: append to the hot tier only. No graph work, O(1) per row; the row
-// is searchable (exactly) by the next scan and moves into a segment on flush.
+// is searchable (exactly) by the next scan and moves into a segment on flush,
+// which a background worker starts once the hot tier passes
+// kyrodb.flush_threshold.
 #include "index.h"
 #include "vector.h"
 
@@ -13,7 +15,9 @@ bool insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relati
     check_expected_dim(cache.dim, v->dim);
     float *prepared = static_cast<float *>(palloc(sizeof(float) * v->dim));
     memcpy(prepared, v->x, sizeof(float) * v->dim);
-    if (kyrodb::prepare_vector(cache.metric, prepared, v->dim)) hot_append(index, encode_tid(tid), prepared);
+    if (kyrodb::prepare_vector(cache.metric, prepared, v->dim) &&
+        hot_append(index, encode_tid(tid), prepared) >= uint64(flush_threshold))
+        request_flush(index);
     pfree(prepared);
     return false;
 }

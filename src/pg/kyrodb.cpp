@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 extern "C" {
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 }
@@ -22,6 +23,7 @@ int ef_search = 40;
 int max_scan_tuples = 20000;
 int flush_threshold = 10000;
 bool exact_search = false;
+bool prewarm = true;
 }  // namespace kyrodb::pg
 
 void _PG_init(void) {
@@ -43,7 +45,21 @@ void _PG_init(void) {
                              "Exact answers from the index's own vectors, at the cost of a full scan; "
                              "for checking recall and index contents.",
                              &exact_search, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("kyrodb.shared_memory_size",
+                            "Shared memory for segment images searched by every connection.",
+                            "Needs kyrodb in shared_preload_libraries; 0 keeps images per connection. An index "
+                            "needs about its size (kyrodb_index_stats) to be searched from shared memory.",
+                            &shared_memory_mb, 1024, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_MB, nullptr, nullptr,
+                            nullptr);
+    DefineCustomBoolVariable("kyrodb.prewarm",
+                             "Loads the segment images of every kyrodb index into shared memory after start.",
+                             "So that the first queries after a restart or crash run at full speed.", &prewarm,
+                             true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("kyrodb");
+    if (process_shared_preload_libraries_in_progress) {
+        pool_register();
+        register_workers();
+    }
 }
 
 namespace {

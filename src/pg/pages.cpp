@@ -132,7 +132,7 @@ void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metri
     UnlockReleaseBuffer(metabuf);
 }
 
-void hot_append(Relation index, uint64 tid, const float *vector) {
+uint64 hot_append(Relation index, uint64 tid, const float *vector) {
     Buffer metabuf = ReadBuffer(index, kMetaBlock);
     LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
     const MetaPage *peek = meta_of(BufferGetPage(metabuf));
@@ -176,9 +176,11 @@ void hot_append(Relation index, uint64 tid, const float *vector) {
             cur = fresh;
         }
     }
+    uint64 hot_rows = peek->hot_end - peek->hot_start;
     UnlockReleaseBuffer(cur);
     UnlockReleaseBuffer(metabuf);
     pfree(record);
+    return hot_rows;
 }
 
 void hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end) {

@@ -114,8 +114,9 @@ void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);
 void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
                       uint32 ef_construction);
 
-// Appends one hot-tier record (tid, vector of meta dim floats).
-void hot_append(Relation index, uint64 tid, const float *vector);
+// Appends one hot-tier record (tid, vector of meta dim floats); returns the
+// hot tier's rows after it.
+uint64 hot_append(Relation index, uint64 tid, const float *vector);
 
 // Visits the live hot-tier records [hot_start, hot_end) of `meta` in order.
 // The vector pointer is valid only during the call.

@@ -19,6 +19,7 @@
 
 extern "C" {
 #include "access/relscan.h"
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 }
 
@@ -27,8 +28,7 @@ namespace {
 
 struct Segment {
     SegmentEntry entry;
-    std::shared_ptr<SegmentImage> image;
-    std::shared_ptr<const std::vector<uint64_t>> deleted;
+    ImageRef image;
     std::vector<uint64_t> returned;  // bit per element
     bool exact = false;              // every element is in `exact_results`
     std::vector<kyrodb::Neighbor> exact_results;
@@ -96,31 +96,56 @@ void visit_hot(void *context, uint64, uint64 tid, const float *vector) {
     s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
 }
 
-void start(Relation index, ScanState &s) {
+// Reads the directory, takes every segment's image and copies the hot tier.
+// Throws StaleSegment if a flush or merge moved the directory on meanwhile
+// (pages read may have been reused).
+void start_once(Relation index, ScanState &s) {
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
-    // Every distance to NULL is NULL, so any order is right; every row is still owed.
-    if (s.query.empty()) s.query.assign(meta.dim, 0.0f);
-    if (s.query.size() != meta.dim)
-        pg_call([&] {
-            ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-                            errmsg("different vector dimensions %u and %zu", meta.dim, s.query.size())));
-        });
-    s.dim = meta.dim;
-    s.metric = static_cast<kyrodb::Metric>(meta.metric);
-    kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
-    s.ef = std::max(ef_search, 1);
+    s.segments.clear();
     s.segments.reserve(meta.n_segments);
     for (uint32 i = 0; i < meta.n_segments; i++) {
         Segment seg;
         seg.entry = meta.segments[i];
         seg.image = segment_image(index, meta, seg.entry);
-        seg.deleted = seg.image->deleted;
         seg.returned.assign((seg.entry.count + 63) / 64, 0);
         s.segments.push_back(std::move(seg));
     }
+    s.hot.clear();
     s.hot.reserve(meta.hot_end - meta.hot_start);
     pg_call([&] { hot_scan(index, meta, visit_hot, &s, nullptr); });
+    MetaPage after;
+    pg_call([&] { read_meta(index, &after); });
+    if (after.generation != meta.generation) throw StaleSegment();
+}
+
+void start(Relation index, ScanState &s) {
+    const IndexCache &cache = index_cache(index);
+    // Every distance to NULL is NULL, so any order is right; every row is still owed.
+    if (s.query.empty()) s.query.assign(cache.dim, 0.0f);
+    if (s.query.size() != size_t(cache.dim))
+        pg_call([&] {
+            ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+                            errmsg("different vector dimensions %d and %zu", cache.dim, s.query.size())));
+        });
+    s.dim = cache.dim;
+    s.metric = cache.metric;
+    s.ef = std::max(ef_search, 1);
+    kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
+    // A scan starts over when the directory moves under it; after a few tries
+    // it holds off flushes and merges (the maintenance lock, shared).
+    for (int attempt = 0;; attempt++) {
+        bool locked = attempt >= 3;
+        if (locked) pg_call([&] { LockPage(index, kMetaBlock, ShareLock); });
+        try {
+            start_once(index, s);
+        } catch (const StaleSegment &) {
+            if (locked) throw;
+            continue;
+        }
+        if (locked) pg_call([&] { UnlockPage(index, kMetaBlock, ShareLock); });
+        break;
+    }
     s.started = true;
 }
 
@@ -134,8 +159,8 @@ void run_stage(ScanState &s) {
     s.candidates.clear();
     for (uint32 i = 0; i < s.segments.size(); i++) {
         Segment &seg = s.segments[i];
-        const kyrodb::SegmentView &view = seg.image->view;
-        const uint64_t *deleted = seg.deleted ? seg.deleted->data() : nullptr;
+        const kyrodb::SegmentView &view = seg.image.view;
+        const uint64_t *deleted = seg.image.deleted ? seg.image.deleted->data() : nullptr;
         const std::vector<kyrodb::Neighbor> *found = &seg.exact_results;
         // A beam this wide visits about as many elements as an exact scan.
         if (!seg.exact && (exact_search || s.ef * 8 >= seg.entry.count)) {

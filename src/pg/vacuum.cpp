@@ -1,9 +1,10 @@
 // VACUUM and flush. ambulkdelete tombstones dead TIDs in segments and clears
 // them in the hot tier before the heap can reuse them; amvacuumcleanup
 // flushes a large hot tier into a new segment and rewrites segments that are
-// half tombstones; kyrodb_flush() does the same on demand. Flush and bulk delete exclude each other with a heavyweight lock
-// on the metapage, so a row is never copied into a segment while VACUUM
-// decides it is dead.
+// half tombstones; kyrodb_flush() and the background worker do the same.
+// Flush and bulk delete exclude each other with a heavyweight lock on the
+// metapage (the maintenance lock), so a row is never copied into a segment
+// while VACUUM decides it is dead.
 #include "guard.h"
 #include "index.h"
 
@@ -81,6 +82,15 @@ bool any_half_empty(const MetaPage &meta) {
     return false;
 }
 
+// Frees the shared memory of images whose segments were merged away.
+void forget_replaced(Relation index, const MetaPage &before) {
+    MetaPage now;
+    pg_call([&] { read_meta(index, &now); });
+    std::vector<uint64> keep;
+    for (uint32 i = 0; i < now.n_segments; i++) keep.push_back(now.segments[i].id);
+    pool_forget(image_key(index, before, 0), keep);
+}
+
 void lock_maintenance(Relation index) { pg_call([&] { LockPage(index, kMetaBlock, ExclusiveLock); }); }
 void unlock_maintenance(Relation index) { pg_call([&] { UnlockPage(index, kMetaBlock, ExclusiveLock); }); }
 
@@ -122,13 +132,13 @@ uint64 flush_hot_tier(Relation index) {
         bool small = live <= kMergeRatio * std::max<size_t>(total, 1);
         bool full = meta.n_segments - replaced.size() >= size_t(kMaxSegments);
         if (total + live > capacity || !(emptied || small || full)) continue;
-        std::shared_ptr<SegmentImage> image = segment_image(index, meta, *e);
-        const uint64_t *deleted = image->deleted ? image->deleted->data() : nullptr;
+        ImageRef image = segment_image(index, meta, *e);
+        const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
         for (uint32 id = 0; id < e->count; id++) {
             if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
-            const float *v = image->view.vector(id);
+            const float *v = image.view.vector(id);
             rows.vectors.insert(rows.vectors.end(), v, v + meta.dim);
-            rows.tids.push_back(image->view.payload(id));
+            rows.tids.push_back(image.view.payload(id));
         }
         replaced.push_back(e->id);
         total += live;
@@ -143,6 +153,7 @@ uint64 flush_hot_tier(Relation index) {
         publish(index, &entry, &advance, replaced);
     }
     unlock_maintenance(index);
+    forget_replaced(index, meta);
     return moved;
 }
 
@@ -159,13 +170,13 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
     std::vector<uint32_t> dead;
     for (uint32 s = 0; s < meta.n_segments; s++) {
         const SegmentEntry &entry = meta.segments[s];
-        std::shared_ptr<SegmentImage> image = segment_image(index, meta, entry);
-        const uint64_t *deleted = image->deleted ? image->deleted->data() : nullptr;
+        ImageRef image = segment_image(index, meta, entry);
+        const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
         dead.clear();
         for (uint32 id = 0; id < entry.count; id++) {
             if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
             ItemPointerData tid;
-            decode_tid(image->view.payload(id), &tid);
+            decode_tid(image.view.payload(id), &tid);
             if (callback(&tid, state))
                 dead.push_back(id);
             else
@@ -205,53 +216,3 @@ IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResu
 }
 
 }  // namespace kyrodb::pg
-
-namespace {
-
-// The index behind an admin function's regclass argument, or an error if it
-// is not a kyrodb index.
-Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode) {
-    Relation index = index_open(relid, lockmode);
-    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
-    return index;
-}
-
-}  // namespace
-
-// kyrodb_flush(index regclass) returns bigint: moves the hot tier of a kyrodb
-// index into a new segment now; returns the rows moved.
-KYRODB_FUNCTION(kyrodb_flush) {
-    Oid relid = PG_GETARG_OID(0);
-    Relation index = open_kyrodb_index(relid, RowExclusiveLock);
-    if (!pg_class_ownercheck(index->rd_index->indrelid, GetUserId()))
-        aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
-    uint64 moved = kyrodb::pg::flush_hot_tier(index);
-    index_close(index, RowExclusiveLock);
-    PG_RETURN_INT64(static_cast<int64>(moved));
-}
-
-// kyrodb_index_stats(index regclass): the metapage as a row: segments,
-// elements, tombstones, hot-tier rows, generation, pages.
-KYRODB_FUNCTION(kyrodb_index_stats) {
-    Oid relid = PG_GETARG_OID(0);
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
-    Relation index = open_kyrodb_index(relid, AccessShareLock);
-    kyrodb::pg::MetaPage meta;
-    kyrodb::pg::read_meta(index, &meta);
-    int64 elements = 0, tombstones = 0;
-    for (uint32 s = 0; s < meta.n_segments; s++) {
-        elements += meta.segments[s].count;
-        tombstones += meta.segments[s].tombstones;
-    }
-    Datum values[6] = {Int32GetDatum(static_cast<int32>(meta.n_segments)), Int64GetDatum(elements),
-                       Int64GetDatum(tombstones), Int64GetDatum(static_cast<int64>(meta.hot_end - meta.hot_start)),
-                       Int64GetDatum(static_cast<int64>(meta.generation)),
-                       Int64GetDatum(static_cast<int64>(RelationGetNumberOfBlocks(index)))};
-    bool nulls[6] = {false, false, false, false, false, false};
-    index_close(index, AccessShareLock);
-    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
-}

@@ -216,6 +216,54 @@ TEST(HnswSearch, SearcherReusedAcrossSegments) {
     }
 }
 
+// An index stores an image as a byte stream over pages (8,160 data bytes each, so elements cross
+// page boundaries) and every process loads it to its own address: the reassembled image, opened
+// or attached (the shared-memory path, which skips the graph checks), must search exactly as the
+// built one.
+TEST(HnswSearch, ImageReassembledFromPagesSearchesIdentically) {
+    const Built &b = built(Metric::L2);
+    constexpr std::size_t kPageData = 8160;
+    std::vector<std::vector<uint8_t>> pages;
+    for (std::size_t off = 0; off < b.image.size(); off += kPageData)
+        pages.emplace_back(b.image.begin() + off, b.image.begin() + std::min(b.image.size(), off + kPageData));
+    // 64 bytes past a 4 kB boundary, like an image inside the shared arena
+    std::vector<uint8_t> arena(b.image.size() + 8192);
+    uint8_t *at = arena.data() + (4096 - reinterpret_cast<uintptr_t>(arena.data()) % 4096) % 4096 + 64;
+    std::size_t filled = 0;
+    for (const auto &page : pages) {
+        std::memcpy(at + filled, page.data(), page.size());
+        filled += page.size();
+    }
+    ASSERT_EQ(filled, b.image.size());
+    SegmentView opened, attached;
+    std::string error;
+    ASSERT_TRUE(SegmentView::open(at, filled, &opened, &error)) << error;
+    ASSERT_TRUE(SegmentView::attach(at, filled, &attached, &error)) << error;
+    EXPECT_EQ(std::memcmp(&opened.header(), &b.seg.header(), sizeof(kyrodb::SegmentHeader)), 0);
+    Searcher searcher;
+    std::vector<Neighbor> want, got_opened, got_attached;
+    for (std::size_t q = 0; q < kQueries; q++) {
+        const float *query = &b.data.queries[q * kDim];
+        for (std::size_t ef : {10, 40, 200}) {
+            searcher.search(b.seg, query, ef, nullptr, &want);
+            searcher.search(opened, query, ef, nullptr, &got_opened);
+            searcher.search(attached, query, ef, nullptr, &got_attached);
+            ASSERT_EQ(want.size(), got_opened.size());
+            ASSERT_EQ(want.size(), got_attached.size());
+            for (std::size_t i = 0; i < want.size(); i++) {
+                EXPECT_EQ(want[i].id, got_opened[i].id);
+                EXPECT_EQ(want[i].distance, got_opened[i].distance);
+                EXPECT_EQ(want[i].id, got_attached[i].id);
+                EXPECT_EQ(b.seg.payload(want[i].id), attached.payload(got_attached[i].id));
+            }
+        }
+    }
+    // attach still refuses what is not an image
+    std::vector<uint8_t> garbage(4096, 0x5a);
+    EXPECT_FALSE(SegmentView::attach(garbage.data(), garbage.size(), &attached, &error));
+    EXPECT_FALSE(SegmentView::attach(at, filled / 2, &attached, &error));
+}
+
 TEST(HnswSearch, EmptyAndSingleton) {
     BuildParams p{Metric::Cosine, 3};
     float v[3] = {1, 2, 3};

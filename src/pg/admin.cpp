@@ -1,0 +1,119 @@
+// SQL-callable administration: kyrodb_flush, kyrodb_prewarm,
+// kyrodb_index_stats and kyrodb_memory.
+#include "guard.h"
+#include "index.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+namespace {
+
+// The index behind an admin function's regclass argument, or an error if it
+// is not a kyrodb index.
+Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode) {
+    Relation index = index_open(relid, lockmode);
+    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
+    return index;
+}
+
+TupleDesc result_row_type(FunctionCallInfo fcinfo) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
+    return BlessTupleDesc(desc);
+}
+
+}  // namespace
+
+// kyrodb_flush(index regclass) returns bigint: moves the hot tier of a kyrodb
+// index into a new segment now; returns the rows moved.
+KYRODB_FUNCTION(kyrodb_flush) {
+    Oid relid = PG_GETARG_OID(0);
+    Relation index = open_kyrodb_index(relid, RowExclusiveLock);
+    if (!pg_class_ownercheck(index->rd_index->indrelid, GetUserId()))
+        aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
+    uint64 moved = kyrodb::pg::flush_hot_tier(index);
+    index_close(index, RowExclusiveLock);
+    PG_RETURN_INT64(static_cast<int64>(moved));
+}
+
+// kyrodb_prewarm(index regclass) returns integer: loads every segment image of
+// the index (into the shared pool, or without one into this connection);
+// returns the segments now in memory.
+KYRODB_FUNCTION(kyrodb_prewarm) {
+    Oid relid = PG_GETARG_OID(0);
+    Relation index = open_kyrodb_index(relid, AccessShareLock);
+    if (pg_class_aclcheck(index->rd_index->indrelid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+        aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_INDEX, RelationGetRelationName(index));
+    uint32 loaded = kyrodb::pg::prewarm_index(index);
+    index_close(index, AccessShareLock);
+    PG_RETURN_INT32(static_cast<int32>(loaded));
+}
+
+// kyrodb_index_stats(index regclass): the directory and memory of one index:
+// segments, elements, tombstones, hot-tier rows, generation, pages, images in
+// the shared pool, images in this connection, and their bytes.
+KYRODB_FUNCTION(kyrodb_index_stats) {
+    Oid relid = PG_GETARG_OID(0);
+    TupleDesc desc = result_row_type(fcinfo);
+    Relation index = open_kyrodb_index(relid, AccessShareLock);
+    kyrodb::pg::MetaPage meta;
+    kyrodb::pg::read_meta(index, &meta);
+    int64 elements = 0, tombstones = 0;
+    for (uint32 s = 0; s < meta.n_segments; s++) {
+        elements += meta.segments[s].count;
+        tombstones += meta.segments[s].tombstones;
+    }
+    kyrodb::PoolKey build = kyrodb::pg::image_key(index, meta, 0);
+    kyrodb::pg::PoolUsage shared = kyrodb::pg::pool_usage(&build);
+    uint32 local_images = 0;
+    uint64 local_bytes = 0;
+    kyrodb::pg::local_image_usage(build, &local_images, &local_bytes);
+    Datum values[] = {Int32GetDatum(static_cast<int32>(meta.n_segments)),
+                      Int64GetDatum(elements),
+                      Int64GetDatum(tombstones),
+                      Int64GetDatum(static_cast<int64>(meta.hot_end - meta.hot_start)),
+                      Int64GetDatum(static_cast<int64>(meta.generation)),
+                      Int64GetDatum(static_cast<int64>(RelationGetNumberOfBlocks(index))),
+                      Int32GetDatum(static_cast<int32>(shared.images)),
+                      Int32GetDatum(static_cast<int32>(local_images)),
+                      Int64GetDatum(static_cast<int64>(shared.used_bytes + local_bytes))};
+    bool nulls[lengthof(values)] = {};
+    index_close(index, AccessShareLock);
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+// kyrodb_memory(): the shared pool of segment images: its state, size, use,
+// and what it has loaded and evicted since the server started.
+KYRODB_FUNCTION(kyrodb_memory) {
+    TupleDesc desc = result_row_type(fcinfo);
+    const char *state = "active";
+    switch (kyrodb::pg::pool_state()) {
+        case kyrodb::pg::PoolState::NotPreloaded: state = "not preloaded"; break;
+        case kyrodb::pg::PoolState::Disabled: state = "disabled"; break;
+        case kyrodb::pg::PoolState::Active: break;
+    }
+    kyrodb::pg::PoolUsage u = kyrodb::pg::pool_usage(nullptr);
+    Datum values[] = {CStringGetTextDatum(state),
+                      Int64GetDatum(static_cast<int64>(u.arena_bytes)),
+                      Int64GetDatum(static_cast<int64>(u.used_bytes)),
+                      Int32GetDatum(static_cast<int32>(u.images)),
+                      Int32GetDatum(static_cast<int32>(u.pinned)),
+                      Int64GetDatum(static_cast<int64>(u.counters.loads)),
+                      Int64GetDatum(static_cast<int64>(u.counters.load_bytes)),
+                      Float8GetDatum(double(u.counters.load_nanos) / 1e9),
+                      Int64GetDatum(static_cast<int64>(u.counters.evictions)),
+                      Int64GetDatum(static_cast<int64>(u.counters.refused))};
+    bool nulls[lengthof(values)] = {};
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

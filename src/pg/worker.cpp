@@ -1,0 +1,264 @@
+// Background workers (kyrodb preloaded only).
+//
+// Flush: an insert that takes a hot tier past kyrodb.flush_threshold asks for
+// a flush; a dynamic worker connects to the index's database, moves the hot
+// tier into a new segment and merges small segments into it (flush_hot_tier),
+// while scans go on. A shared table of requests keeps one worker per index.
+//
+// Prewarm: after start, with kyrodb.prewarm on, a worker lists the databases
+// and starts one worker per database in turn; each loads the segment images
+// of every kyrodb index there into the shared pool.
+#include "guard.h"
+#include "index.h"
+
+#include <sys/resource.h>
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+}
+
+extern "C" {
+PGDLLEXPORT void kyrodb_flush_worker_main(Datum index_oid);
+PGDLLEXPORT void kyrodb_prewarm_launcher_main(Datum);
+PGDLLEXPORT void kyrodb_prewarm_worker_main(Datum);
+}
+
+namespace kyrodb::pg {
+namespace {
+
+constexpr int kMaxFlushWorkers = 16;
+
+struct FlushRequest {
+    Oid database;
+    Oid index;  // InvalidOid: free
+};
+struct Requests {
+    slock_t lock;
+    FlushRequest slots[kMaxFlushWorkers];
+};
+Requests *requests = nullptr;
+bool preloaded = false;
+shmem_request_hook_type prev_request = nullptr;
+shmem_startup_hook_type prev_startup = nullptr;
+
+void request_shmem() {
+    if (prev_request) prev_request();
+    RequestAddinShmemSpace(MAXALIGN(sizeof(Requests)));
+}
+
+void startup_shmem() {
+    if (prev_startup) prev_startup();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found;
+    requests = static_cast<Requests *>(ShmemInitStruct("kyrodb flush requests", sizeof(Requests), &found));
+    if (!found) {
+        SpinLockInit(&requests->lock);
+        for (FlushRequest &r : requests->slots) r = FlushRequest{InvalidOid, InvalidOid};
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void clear_request(Oid database, Oid index) {
+    SpinLockAcquire(&requests->lock);
+    for (FlushRequest &r : requests->slots)
+        if (r.database == database && r.index == index) r = FlushRequest{InvalidOid, InvalidOid};
+    SpinLockRelease(&requests->lock);
+}
+
+void clear_own_request(int, Datum index) { clear_request(MyDatabaseId, DatumGetObjectId(index)); }
+
+void fill_worker(BackgroundWorker *w, const char *function, const char *name, Oid database) {
+    memset(w, 0, sizeof(*w));
+    w->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w->bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(w->bgw_library_name, "kyrodb", BGW_MAXLEN);
+    strlcpy(w->bgw_function_name, function, BGW_MAXLEN);
+    strlcpy(w->bgw_name, name, BGW_MAXLEN);
+    strlcpy(w->bgw_type, name, BGW_MAXLEN);
+    memcpy(w->bgw_extra, &database, sizeof(database));
+}
+
+Oid worker_database() {
+    Oid database;
+    memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(database));
+    return database;
+}
+
+// The kyrodb index `oid`, opened, or null if it is gone or not kyrodb's.
+Relation open_if_kyrodb(Oid oid, LOCKMODE mode) {
+    Relation rel = try_relation_open(oid, mode);
+    if (rel == nullptr) return nullptr;
+    Oid am = get_index_am_oid("kyrodb", true);
+    if (rel->rd_rel->relkind != RELKIND_INDEX || rel->rd_rel->relam != am) {
+        relation_close(rel, mode);
+        return nullptr;
+    }
+    return rel;
+}
+
+}  // namespace
+
+void register_workers() {
+    preloaded = true;
+    prev_request = shmem_request_hook;
+    shmem_request_hook = request_shmem;
+    prev_startup = shmem_startup_hook;
+    shmem_startup_hook = startup_shmem;
+    if (!prewarm || shared_memory_mb == 0) return;
+    BackgroundWorker w;
+    fill_worker(&w, "kyrodb_prewarm_launcher_main", "kyrodb prewarm", InvalidOid);
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_ConsistentState;
+    RegisterBackgroundWorker(&w);
+}
+
+void request_flush(Relation index) {
+    if (!preloaded || requests == nullptr || RecoveryInProgress()) return;
+    Oid database = MyDatabaseId, oid = RelationGetRelid(index);
+    SpinLockAcquire(&requests->lock);
+    FlushRequest *free_slot = nullptr;
+    bool pending = false;
+    for (FlushRequest &r : requests->slots) {
+        pending |= r.database == database && r.index == oid;
+        if (r.index == InvalidOid && free_slot == nullptr) free_slot = &r;
+    }
+    bool start = !pending && free_slot != nullptr;
+    if (start) *free_slot = FlushRequest{database, oid};
+    SpinLockRelease(&requests->lock);
+    if (!start) return;  // one is running, or kyrodb.flush workers are all busy: a later insert asks again
+
+    BackgroundWorker w;
+    char name[BGW_MAXLEN];
+    snprintf(name, sizeof name, "kyrodb flush");
+    fill_worker(&w, "kyrodb_flush_worker_main", name, database);
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    w.bgw_main_arg = ObjectIdGetDatum(oid);
+    if (!RegisterDynamicBackgroundWorker(&w, nullptr)) {
+        clear_request(database, oid);
+        static bool warned = false;
+        if (!warned)
+            ereport(LOG, (errmsg("kyrodb could not start a background flush of index \"%s\"",
+                                 RelationGetRelationName(index)),
+                          errhint("Raise max_worker_processes; until then VACUUM flushes the index.")));
+        warned = true;
+    }
+}
+
+}  // namespace kyrodb::pg
+
+// A flush worker: flushes (and merges) one index, again while inserts keep
+// its hot tier over the threshold, then exits.
+void kyrodb_flush_worker_main(Datum index_oid) {
+    using namespace kyrodb::pg;
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    before_shmem_exit(clear_own_request, index_oid);
+    BackgroundWorkerInitializeConnectionByOid(worker_database(), InvalidOid, 0);
+    // Graph-building threads inherit this: queries keep the CPU they need.
+    setpriority(PRIO_PROCESS, 0, 10);
+    for (int round = 0; round < 100; round++) {
+        StartTransactionCommand();
+        Relation index = open_if_kyrodb(DatumGetObjectId(index_oid), RowExclusiveLock);
+        if (index == nullptr) {
+            CommitTransactionCommand();
+            break;
+        }
+        pgstat_report_activity(STATE_RUNNING, "flushing a kyrodb index");
+        uint64 moved = guarded([&] { return flush_hot_tier(index); });
+        MetaPage meta;
+        read_meta(index, &meta);
+        relation_close(index, RowExclusiveLock);
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        if (moved == 0 || meta.hot_end - meta.hot_start < uint64(flush_threshold)) break;
+    }
+    proc_exit(0);
+}
+
+// The prewarm launcher: one prewarm worker per database that allows
+// connections, one after the other.
+void kyrodb_prewarm_launcher_main(Datum) {
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+    std::vector<Oid> databases;
+    StartTransactionCommand();
+    Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+    TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+    for (HeapTuple tup; (tup = heap_getnext(scan, ForwardScanDirection)) != nullptr;) {
+        auto *db = reinterpret_cast<Form_pg_database>(GETSTRUCT(tup));
+        if (db->datallowconn && !db->datistemplate) databases.push_back(db->oid);
+    }
+    table_endscan(scan);
+    table_close(rel, AccessShareLock);
+    CommitTransactionCommand();
+
+    for (Oid database : databases) {
+        BackgroundWorker w;
+        kyrodb::pg::fill_worker(&w, "kyrodb_prewarm_worker_main", "kyrodb prewarm database", database);
+        w.bgw_start_time = BgWorkerStart_ConsistentState;
+        w.bgw_notify_pid = MyProcPid;
+        BackgroundWorkerHandle *handle;
+        if (!RegisterDynamicBackgroundWorker(&w, &handle)) {
+            ereport(LOG, (errmsg("kyrodb could not start a prewarm worker"),
+                          errhint("Raise max_worker_processes.")));
+            break;
+        }
+        if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED) proc_exit(1);
+    }
+    proc_exit(0);
+}
+
+// A prewarm worker: loads the images of every kyrodb index of its database.
+void kyrodb_prewarm_worker_main(Datum) {
+    using namespace kyrodb::pg;
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnectionByOid(worker_database(), InvalidOid, 0);
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    Oid am = get_index_am_oid("kyrodb", true);
+    std::vector<Oid> indexes;
+    if (OidIsValid(am)) {
+        Relation rel = table_open(RelationRelationId, AccessShareLock);
+        TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+        for (HeapTuple tup; (tup = heap_getnext(scan, ForwardScanDirection)) != nullptr;) {
+            auto *c = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup));
+            if (c->relkind == RELKIND_INDEX && c->relam == am) indexes.push_back(c->oid);
+        }
+        table_endscan(scan);
+        table_close(rel, AccessShareLock);
+    }
+    uint32 segments = 0;
+    for (Oid oid : indexes) {
+        Relation index = open_if_kyrodb(oid, AccessShareLock);
+        if (index == nullptr) continue;
+        pgstat_report_activity(STATE_RUNNING, "prewarming a kyrodb index");
+        segments += guarded([&] { return prewarm_index(index); });
+        relation_close(index, AccessShareLock);
+    }
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    if (!indexes.empty())
+        ereport(LOG, (errmsg("kyrodb prewarmed %u segments of %zu indexes in database %u", segments, indexes.size(),
+                             worker_database())));
+    proc_exit(0);
+}

@@ -1,0 +1,152 @@
+// Unit tests of the shared image pool's bookkeeping: placement, pins, least-recently-used
+// eviction, refusal when nothing can be evicted, and forgetting the images of merged-away segments.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <set>
+
+#include "kyrodb/image_pool.h"
+
+namespace {
+
+using kyrodb::ImagePool;
+using kyrodb::PoolKey;
+using kyrodb::SlotState;
+
+struct Pool {
+    explicit Pool(std::size_t arena, uint32_t slots = 8)
+        : memory(static_cast<uint8_t *>(std::aligned_alloc(64, ImagePool::bytes_needed(arena, slots))), std::free),
+          pool(ImagePool::create(memory.get(), arena, slots)) {}
+    std::unique_ptr<uint8_t, void (*)(void *)> memory;
+    ImagePool *pool;
+
+    // Loads (reserves and readies) an image and drops the loader's pin.
+    int load(uint64_t segment, uint64_t size) {
+        bool too_big = false;
+        int i = pool->reserve(key(segment), size, 42, &too_big);
+        if (i >= 0) {
+            pool->ready(i, 1000);
+            pool->unpin(i);
+        }
+        return i;
+    }
+    static PoolKey key(uint64_t segment, uint64_t instance = 7) { return PoolKey{1, 2, instance, segment}; }
+};
+
+TEST(ImagePool, PlacesImagesWithoutOverlap) {
+    Pool p(1 << 20);
+    std::set<std::pair<uint64_t, uint64_t>> extents;
+    for (uint64_t s = 1; s <= 4; s++) {
+        int i = p.load(s, 100000 + s);
+        ASSERT_GE(i, 0);
+        const auto &slot = p.pool->slot(i);
+        EXPECT_EQ(slot.offset % 64, 0u);
+        EXPECT_GE(slot.size, 100000 + s);
+        for (const auto &e : extents) EXPECT_TRUE(slot.offset >= e.first + e.second || slot.offset + slot.size <= e.first);
+        extents.insert({slot.offset, slot.size});
+        EXPECT_EQ(p.pool->find(Pool::key(s)), i);
+        EXPECT_EQ(slot.state, SlotState::Ready);
+    }
+    EXPECT_EQ(p.pool->find(Pool::key(9)), -1);
+    EXPECT_EQ(p.pool->find(Pool::key(1, 8)), -1);  // same segment id, other build
+    EXPECT_EQ(p.pool->counters().loads, 4u);
+    EXPECT_EQ(p.pool->counters().evictions, 0u);
+}
+
+TEST(ImagePool, EvictsLeastRecentlyUsedUnpinned) {
+    Pool p(4 * 65536);
+    for (uint64_t s = 1; s <= 4; s++) ASSERT_GE(p.load(s, 65536), 0);
+    // Use 1, then 3: 2 is now the least recently used, then 4.
+    for (uint64_t s : {1, 3}) {
+        int i = p.pool->find(Pool::key(s));
+        p.pool->pin(i);
+        p.pool->unpin(i);
+    }
+    ASSERT_GE(p.load(5, 65536), 0);
+    EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
+    EXPECT_GE(p.pool->find(Pool::key(4)), 0);
+    ASSERT_GE(p.load(6, 65536), 0);
+    EXPECT_EQ(p.pool->find(Pool::key(4)), -1);
+    EXPECT_EQ(p.pool->counters().evictions, 2u);
+    EXPECT_EQ(p.pool->used_bytes(), 4u * 65536);
+}
+
+TEST(ImagePool, NeverEvictsPinnedOrLoading) {
+    Pool p(2 * 65536);
+    int a = p.load(1, 65536);
+    int b = p.pool->find(Pool::key(1));
+    ASSERT_EQ(a, b);
+    p.pool->pin(a);  // a scan holds it
+    bool too_big = true;
+    int loading = p.pool->reserve(Pool::key(2), 65536, 42, &too_big);  // still loading, pinned by its loader
+    ASSERT_GE(loading, 0);
+    EXPECT_EQ(p.pool->reserve(Pool::key(3), 65536, 42, &too_big), -1);
+    EXPECT_FALSE(too_big);
+    EXPECT_EQ(p.pool->counters().refused, 1u);
+    p.pool->unpin(a);
+    int c = p.pool->reserve(Pool::key(3), 65536, 42, &too_big);
+    EXPECT_GE(c, 0);
+    EXPECT_EQ(p.pool->find(Pool::key(1)), -1);
+    EXPECT_EQ(p.pool->slot(loading).state, SlotState::Loading);
+}
+
+TEST(ImagePool, RefusesImagesLargerThanTheArena) {
+    Pool p(65536);
+    bool too_big = false;
+    EXPECT_EQ(p.pool->reserve(Pool::key(1), 65537, 42, &too_big), -1);
+    EXPECT_TRUE(too_big);
+    EXPECT_GE(p.pool->reserve(Pool::key(2), 65536, 42, &too_big), 0);
+    EXPECT_FALSE(too_big);
+}
+
+TEST(ImagePool, RunsOutOfSlotsGracefully) {
+    Pool p(1 << 20, 2);
+    int a = p.load(1, 100);
+    int b = p.load(2, 100);
+    ASSERT_GE(a, 0);
+    ASSERT_GE(b, 0);
+    p.pool->pin(a);
+    p.pool->pin(b);
+    bool too_big = true;
+    EXPECT_EQ(p.pool->reserve(Pool::key(3), 100, 42, &too_big), -1);
+    EXPECT_FALSE(too_big);
+    p.pool->unpin(b);
+    EXPECT_GE(p.pool->reserve(Pool::key(3), 100, 42, &too_big), 0);  // evicts 2, reuses its slot
+    EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
+}
+
+TEST(ImagePool, ReleasedSpaceIsReusedAndIncarnationsDiffer) {
+    Pool p(2 * 65536);
+    int a = p.load(1, 65536);
+    uint64_t first = p.pool->slot(a).incarnation;
+    bool too_big;
+    int loading = p.pool->reserve(Pool::key(2), 65536, 42, &too_big);
+    p.pool->unpin(loading);
+    p.pool->release(loading);  // a failed load
+    EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
+    int again = p.load(2, 65536);
+    ASSERT_GE(again, 0);
+    EXPECT_NE(p.pool->slot(again).incarnation, first);
+    EXPECT_EQ(p.pool->counters().evictions, 0u);
+}
+
+TEST(ImagePool, ForgetsMergedAwaySegmentsOfOneBuild) {
+    Pool p(1 << 20);
+    for (uint64_t s = 1; s <= 4; s++) ASSERT_GE(p.load(s, 1000), 0);
+    bool too_big;
+    int other = p.pool->reserve(Pool::key(2, 99), 1000, 42, &too_big);  // another index's segment 2
+    p.pool->ready(other, 1);
+    p.pool->unpin(other);
+    int pinned = p.pool->find(Pool::key(3));
+    p.pool->pin(pinned);
+    const uint64_t keep[] = {4};
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1), 2u);  // 1 and 2; 3 is pinned
+    EXPECT_EQ(p.pool->find(Pool::key(1)), -1);
+    EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
+    EXPECT_GE(p.pool->find(Pool::key(3)), 0);
+    EXPECT_GE(p.pool->find(Pool::key(4)), 0);
+    EXPECT_GE(p.pool->find(Pool::key(2, 99)), 0);
+}
+
+}  // namespace
