@@ -125,6 +125,44 @@ SELECT images_shared = segments AS shared, images_local, memory_bytes > 0 AS use
 SELECT kyrodb_prewarm('items_pkey');
 SELECT kyrodb_prewarm(NULL);
 
+-- pages of merged-away segments and flushed hot-tier pages are reused
+CREATE TABLE recycled (id int, v vector(8));
+INSERT INTO recycled SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(2 * i), sin(3 * i), cos(3 * i), i % 7, i % 11]
+  FROM generate_series(1, 3000) i;
+CREATE INDEX recycled_idx ON recycled USING kyrodb (v);
+SELECT segments, pages, free_pages FROM kyrodb_index_stats('recycled_idx');
+CREATE TEMP TABLE sizes AS SELECT 0 AS round, pages, free_pages FROM kyrodb_index_stats('recycled_idx');
+-- each round replaces every row: VACUUM tombstones the old ones and rewrites
+-- the emptied segment together with the new rows (a high threshold keeps the
+-- background worker out of it)
+SET kyrodb.flush_threshold = 1000000;
+INSERT INTO recycled SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(2 * i), sin(3 * i), cos(3 * i), i % 7, i % 11]
+  FROM generate_series(3001, 6000) i;
+DELETE FROM recycled WHERE id <= 3000;
+VACUUM recycled;
+INSERT INTO sizes SELECT 1, pages, free_pages FROM kyrodb_index_stats('recycled_idx');
+INSERT INTO recycled SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(2 * i), sin(3 * i), cos(3 * i), i % 7, i % 11]
+  FROM generate_series(6001, 9000) i;
+DELETE FROM recycled WHERE id <= 6000;
+VACUUM recycled;
+INSERT INTO sizes SELECT 2, pages, free_pages FROM kyrodb_index_stats('recycled_idx');
+INSERT INTO recycled SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(2 * i), sin(3 * i), cos(3 * i), i % 7, i % 11]
+  FROM generate_series(9001, 12000) i;
+DELETE FROM recycled WHERE id <= 9000;
+VACUUM recycled;
+INSERT INTO sizes SELECT 3, pages, free_pages FROM kyrodb_index_stats('recycled_idx');
+INSERT INTO recycled SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(2 * i), sin(3 * i), cos(3 * i), i % 7, i % 11]
+  FROM generate_series(12001, 15000) i;
+DELETE FROM recycled WHERE id <= 12000;
+VACUUM recycled;
+INSERT INTO sizes SELECT 4, pages, free_pages FROM kyrodb_index_stats('recycled_idx');
+RESET kyrodb.flush_threshold;
+-- the first merge frees pages; later rounds reuse them instead of growing
+SELECT round, free_pages > 0 AS has_free, pages <= (SELECT pages FROM sizes WHERE round = 2) AS no_growth
+  FROM sizes ORDER BY round;
+SELECT count(*) AS rows_found FROM (SELECT id FROM recycled ORDER BY v <-> '[0,1,0,1,0,1,0,0]' LIMIT 5000) a;
+DROP TABLE recycled;
+
 -- CONCURRENTLY, REINDEX, TRUNCATE, DROP
 CREATE INDEX CONCURRENTLY items_conc ON items USING kyrodb (v vector_cosine_ops);
 SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_conc'::regclass;

@@ -260,11 +260,12 @@ CREATE FUNCTION kyrodb_flush(index regclass) RETURNS bigint
 CREATE FUNCTION kyrodb_prewarm(index regclass) RETURNS integer
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
--- The state of a kyrodb index: its segments, hot tier, generation, pages, and
--- its segment images in the shared pool and in this connection.
+-- The state of a kyrodb index: its segments, hot tier, generation, pages (and
+-- those free for reuse), and its segment images in the shared pool and in this
+-- connection.
 CREATE FUNCTION kyrodb_index_stats(index regclass, OUT segments integer, OUT elements bigint,
 	OUT tombstones bigint, OUT hot_rows bigint, OUT generation bigint, OUT pages bigint,
-	OUT images_shared integer, OUT images_local integer, OUT memory_bytes bigint)
+	OUT free_pages bigint, OUT images_shared integer, OUT images_local integer, OUT memory_bytes bigint)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 
 -- The shared pool of segment images (kyrodb.shared_memory_size).

@@ -61,8 +61,9 @@ KYRODB_FUNCTION(kyrodb_prewarm) {
 }
 
 // kyrodb_index_stats(index regclass): the directory and memory of one index:
-// segments, elements, tombstones, hot-tier rows, generation, pages, images in
-// the shared pool, images in this connection, and their bytes.
+// segments, elements, tombstones, hot-tier rows, generation, pages (and how
+// many are free for reuse), images in the shared pool, images in this
+// connection, and their bytes.
 KYRODB_FUNCTION(kyrodb_index_stats) {
     Oid relid = PG_GETARG_OID(0);
     TupleDesc desc = result_row_type(fcinfo);
@@ -85,6 +86,7 @@ KYRODB_FUNCTION(kyrodb_index_stats) {
                       Int64GetDatum(static_cast<int64>(meta.hot_end - meta.hot_start)),
                       Int64GetDatum(static_cast<int64>(meta.generation)),
                       Int64GetDatum(static_cast<int64>(RelationGetNumberOfBlocks(index))),
+                      Int64GetDatum(static_cast<int64>(kyrodb::pg::free_page_count(meta))),
                       Int32GetDatum(static_cast<int32>(shared.images)),
                       Int32GetDatum(static_cast<int32>(local_images)),
                       Int64GetDatum(static_cast<int64>(shared.used_bytes + local_bytes))};

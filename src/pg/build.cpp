@@ -44,8 +44,8 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
     entry.image_size = image.size();
     pg_call([&] {
         pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseWrite);
-        entry.first_block = append_stream(index, kPageSegment, image.data(), image.size(), &entry.image_blocks);
-        entry.tomb_first_block = append_stream(index, kPageTombstone, nullptr, (n + 7) / 8, &entry.tomb_blocks);
+        entry.first_block = write_stream(index, kPageSegment, image.data(), image.size(), &entry.image_blocks);
+        entry.tomb_first_block = write_stream(index, kPageTombstone, nullptr, (n + 7) / 8, &entry.tomb_blocks);
     });
     return entry;
 }
@@ -64,12 +64,22 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
         GenericXLogState *state = GenericXLogStart(index);
         MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
         uint32 kept = 0;
+        SegmentEntry removed[kMaxSegments];
+        uint32 n_removed = 0;
         for (uint32 i = 0; i < meta->n_segments; i++) {
             bool gone = false;
             for (uint64 id : replaced) gone |= meta->segments[i].id == id;
-            if (!gone) meta->segments[kept++] = meta->segments[i];
+            if (gone)
+                removed[n_removed++] = meta->segments[i];
+            else
+                meta->segments[kept++] = meta->segments[i];
         }
         meta->n_segments = kept;
+        for (uint32 r = 0; r < n_removed; r++) {
+            free_add(meta, removed[r].first_block, removed[r].image_blocks);
+            free_add(meta, removed[r].tomb_first_block, removed[r].tomb_blocks);
+        }
+        for (Extent &claim : meta->claims) claim = Extent{0, 0};  // now the new segment's pages
         if (entry != nullptr) {
             if (meta->n_segments >= kMaxSegments) {
                 GenericXLogAbort(state);
@@ -85,6 +95,7 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
             slot.id = meta->next_segment_id++;
         }
         if (advance != nullptr) {
+            for (BlockNumber blk : advance->freed) free_add(meta, blk, 1);
             meta->hot_start = advance->hot_start;
             meta->hot_head = advance->hot_head;
             meta->hot_head_pos = advance->hot_head_pos;

@@ -129,10 +129,13 @@ struct HotAdvance {
     uint64 hot_start;
     BlockNumber hot_head;
     uint64 hot_head_pos;
+    std::vector<BlockNumber> freed;  // hot-tier pages before the new head
 };
 // One atomic metapage update: removes the `replaced` segments (merged into
-// `entry`), adds `entry` (if any), advances the hot tier (if asked) and
-// bumps the generation.
+// `entry`) and frees their pages, adds `entry` (if any) and clears the claims
+// its pages came from, advances the hot tier (if asked) freeing the pages it
+// left, and bumps the generation. Scans that read the old directory detect
+// the change (generation) and start again, so freed pages are reusable at once.
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
              const std::vector<uint64> &replaced);
 

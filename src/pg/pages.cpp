@@ -53,18 +53,123 @@ Buffer extend_one(Relation index) {
     return buf;
 }
 
-BlockNumber append_stream(Relation index, PageKind kind, const void *bytes, Size size, uint32 *n_blocks) {
-    uint32 n = static_cast<uint32>((size + kPageDataSize - 1) / kPageDataSize);
-    if (n == 0) n = 1;  // an empty stream still owns a page, so its first block is real
-    const char *src = static_cast<const char *>(bytes);
-    BlockNumber first = InvalidBlockNumber;
+void free_add(MetaPage *meta, BlockNumber first, uint32 blocks) {
+    if (blocks == 0) return;
+    Extent *f = meta->free_pages;
+    uint32 n = meta->n_free, at = 0;
+    while (at < n && f[at].first < first) at++;
+    bool joins_prev = at > 0 && f[at - 1].first + f[at - 1].blocks == first;
+    bool joins_next = at < n && first + blocks == f[at].first;
+    if (joins_prev && joins_next) {
+        f[at - 1].blocks += blocks + f[at].blocks;
+        memmove(&f[at], &f[at + 1], sizeof(Extent) * (n - at - 1));
+        meta->n_free--;
+    } else if (joins_prev) {
+        f[at - 1].blocks += blocks;
+    } else if (joins_next) {
+        f[at].first = first;
+        f[at].blocks += blocks;
+    } else {
+        if (n == kMaxFreeExtents) {
+            uint32 smallest = 0;
+            for (uint32 i = 1; i < n; i++)
+                if (f[i].blocks < f[smallest].blocks) smallest = i;
+            if (f[smallest].blocks >= blocks) return;  // forget the new one
+            memmove(&f[smallest], &f[smallest + 1], sizeof(Extent) * (n - smallest - 1));
+            n--;
+            if (smallest < at) at--;
+        }
+        memmove(&f[at + 1], &f[at], sizeof(Extent) * (n - at));
+        f[at] = Extent{first, blocks};
+        meta->n_free = n + 1;
+    }
+}
 
-    // One holder of the extension lock at a time: the blocks come out contiguous.
-    LockRelationForExtension(index, ExclusiveLock);
+bool free_take(MetaPage *meta, uint32 blocks, BlockNumber *first) {
+    Extent *f = meta->free_pages;
+    int best = -1;
+    for (uint32 i = 0; i < meta->n_free; i++)
+        if (f[i].blocks >= blocks && (best < 0 || f[i].blocks < f[best].blocks)) best = int(i);
+    if (best < 0) return false;
+    *first = f[best].first;
+    f[best].first += blocks;
+    f[best].blocks -= blocks;
+    if (f[best].blocks == 0) {
+        memmove(&f[best], &f[best + 1], sizeof(Extent) * (meta->n_free - best - 1));
+        meta->n_free--;
+    }
+    return true;
+}
+
+uint64 free_page_count(const MetaPage &meta) {
+    uint64 n = 0;
+    for (uint32 i = 0; i < meta.n_free; i++) n += meta.free_pages[i].blocks;
+    return n;
+}
+
+namespace {
+
+// Takes `blocks` recycled pages and records them as a claim; InvalidBlockNumber
+// if no free extent (or no claim slot) is there.
+BlockNumber claim_free(Relation index, uint32 blocks) {
+    BlockNumber first = InvalidBlockNumber;
+    Buffer metabuf = ReadBuffer(index, kMetaBlock);
+    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+    const MetaPage *peek = meta_of(BufferGetPage(metabuf));
+    int slot = -1;
+    for (int i = 0; i < kMaxClaims && slot < 0; i++)
+        if (peek->claims[i].blocks == 0) slot = i;
+    MetaPage probe;
+    if (slot >= 0) {
+        memcpy(&probe, peek, sizeof(MetaPage));
+        if (!free_take(&probe, blocks, &first)) slot = -1;
+    }
+    if (slot >= 0) {
+        GenericXLogState *state = GenericXLogStart(index);
+        MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+        free_take(meta, blocks, &first);
+        meta->claims[slot] = Extent{first, blocks};
+        GenericXLogFinish(state);
+    }
+    UnlockReleaseBuffer(metabuf);
+    return first;
+}
+
+}  // namespace
+
+void return_claims(Relation index) {
+    Buffer metabuf = ReadBuffer(index, kMetaBlock);
+    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+    const MetaPage *peek = meta_of(BufferGetPage(metabuf));
+    bool any = false;
+    for (int i = 0; i < kMaxClaims; i++) any |= peek->claims[i].blocks > 0;
+    if (any) {
+        GenericXLogState *state = GenericXLogStart(index);
+        MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+        for (int i = 0; i < kMaxClaims; i++) {
+            free_add(meta, meta->claims[i].first, meta->claims[i].blocks);
+            meta->claims[i] = Extent{0, 0};
+        }
+        GenericXLogFinish(state);
+    }
+    UnlockReleaseBuffer(metabuf);
+}
+
+BlockNumber write_stream(Relation index, PageKind kind, const void *bytes, Size size, uint32 *n_blocks) {
+    const uint32 n = stream_blocks(size);
+    const char *src = static_cast<const char *>(bytes);
+    BlockNumber first = claim_free(index, n);
+    const bool recycled = BlockNumberIsValid(first);
+
+    // Extending: one holder of the extension lock at a time, so the blocks come out contiguous.
+    if (!recycled) LockRelationForExtension(index, ExclusiveLock);
     for (uint32 i = 0; i < n; i++) {
-        Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, nullptr);
-        LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-        if (i == 0) first = BufferGetBlockNumber(buf);
+        Buffer buf = recycled ? ReadBufferExtended(index, MAIN_FORKNUM, first + i, RBM_ZERO_AND_LOCK, nullptr)
+                              : ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, nullptr);
+        if (!recycled) {
+            LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+            if (i == 0) first = BufferGetBlockNumber(buf);
+        }
         Assert(BufferGetBlockNumber(buf) == first + i);
         Page page = BufferGetPage(buf);
         init_page(page, kind);
@@ -75,13 +180,28 @@ BlockNumber append_stream(Relation index, PageKind kind, const void *bytes, Size
         MarkBufferDirty(buf);
         UnlockReleaseBuffer(buf);
     }
-    UnlockRelationForExtension(index, ExclusiveLock);
+    if (!recycled) UnlockRelationForExtension(index, ExclusiveLock);
 
     // Nothing points at these pages until the metapage is updated, which is
-    // logged after them: a crash in between leaves unreferenced pages only.
+    // logged after them: a crash in between leaves unreferenced (or claimed)
+    // pages only.
     if (RelationNeedsWAL(index)) log_newpage_range(index, MAIN_FORKNUM, first, first + n, true);
     *n_blocks = n;
     return first;
+}
+
+void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<BlockNumber> *out) {
+    for (BlockNumber blk = from; blk != to && BlockNumberIsValid(blk);) {
+        if (out->size() == out->capacity())
+            ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                            errmsg("hot tier of index \"%s\" has more pages than its records need",
+                                   RelationGetRelationName(index))));
+        out->push_back(blk);  // within capacity: cannot throw
+        Buffer buf = ReadBuffer(index, blk);
+        LockBuffer(buf, BUFFER_LOCK_SHARE);
+        blk = page_opaque(BufferGetPage(buf))->next;
+        UnlockReleaseBuffer(buf);
+    }
 }
 
 void read_stream_pages(Relation index, BlockNumber first, Size size, void *out) {
@@ -155,7 +275,10 @@ uint64 hot_append(Relation index, uint64 tid, const float *vector) {
         Page page = GenericXLogRegisterBuffer(state, cur, 0);
         Buffer fresh = InvalidBuffer;
         if (off == kPageDataSize) {
-            fresh = extend_one(index);
+            BlockNumber reuse;
+            fresh = free_take(meta, 1, &reuse)
+                        ? ReadBufferExtended(index, MAIN_FORKNUM, reuse, RBM_ZERO_AND_LOCK, nullptr)
+                        : extend_one(index);
             Page fresh_page = GenericXLogRegisterBuffer(state, fresh, GENERIC_XLOG_FULL_IMAGE);
             init_page(fresh_page, kPageHot);
             page_opaque(page)->next = BufferGetBlockNumber(fresh);

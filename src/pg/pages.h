@@ -15,6 +15,7 @@ extern "C" {
 }
 
 #include <cstdint>
+#include <vector>
 
 #include "kyrodb/metric.h"
 
@@ -24,6 +25,8 @@ constexpr uint32 kMetaMagic = 0x4B59524Fu;  // "KYRO"
 constexpr uint32 kPageFormatVersion = 1;
 constexpr BlockNumber kMetaBlock = 0;
 constexpr int kMaxSegments = 128;
+constexpr int kMaxFreeExtents = 192;
+constexpr int kMaxClaims = 4;
 
 enum PageKind : uint16 { kPageMeta = 1, kPageHot = 2, kPageSegment = 3, kPageTombstone = 4 };
 
@@ -50,6 +53,12 @@ struct SegmentEntry {
     uint64 tomb_generation;      // changes whenever the bitmap does
 };
 
+// Contiguous free pages: of merged-away segments and flushed hot-tier pages.
+struct Extent {
+    BlockNumber first;
+    uint32 blocks;  // 0: unused
+};
+
 struct MetaPage {
     uint32 magic;
     uint32 version;
@@ -70,6 +79,12 @@ struct MetaPage {
     uint32 n_segments;
     uint32 unused;
     SegmentEntry segments[kMaxSegments];
+    // Pages taken from `free_pages` by a flush that has not published yet; a
+    // flush that finds any (it crashed or failed) gives them back first.
+    Extent claims[kMaxClaims];
+    uint32 n_free;
+    uint32 unused2;
+    Extent free_pages[kMaxFreeExtents];  // sorted by first, never adjacent
 };
 static_assert(sizeof(MetaPage) <= kPageDataSize, "metapage must fit in one page");
 
@@ -102,10 +117,31 @@ void read_meta(Relation index, MetaPage *out);
 // A new page at the end of the relation, pinned and exclusively locked.
 Buffer extend_one(Relation index);
 
-// Writes `size` bytes (zeros when bytes is null) into new contiguous pages of
-// `kind` at the end of the relation, logged as full-page images. Returns the
-// first block; *n_blocks gets the count (at least 1).
-BlockNumber append_stream(Relation index, PageKind kind, const void *bytes, Size size, uint32 *n_blocks);
+// The free-page list of the metapage. free_add keeps it sorted and merged; if
+// it is full the smallest extent is forgotten (its pages stay unused until
+// REINDEX). free_take takes n contiguous pages from the smallest extent that
+// has them; false if none does.
+void free_add(MetaPage *meta, BlockNumber first, uint32 blocks);
+bool free_take(MetaPage *meta, uint32 blocks, BlockNumber *first);
+uint64 free_page_count(const MetaPage &meta);
+
+// Pages of a stream of `size` bytes (at least one).
+inline uint32 stream_blocks(Size size) {
+    uint32 n = static_cast<uint32>((size + kPageDataSize - 1) / kPageDataSize);
+    return n == 0 ? 1 : n;
+}
+// Writes `size` bytes (zeros when bytes is null) as contiguous `kind` pages,
+// logged as full-page images: recycled free pages (recorded as a claim in the
+// metapage until publish() clears it) or new pages at the end of the
+// relation. Returns the first block; *n_blocks gets the count. Only a holder
+// of the maintenance lock (or CREATE INDEX) writes streams.
+BlockNumber write_stream(Relation index, PageKind kind, const void *bytes, Size size, uint32 *n_blocks);
+// Gives back claims left by a flush that did not publish.
+void return_claims(Relation index);
+
+// Appends to *out the blocks of the hot-tier chain from `from` up to, not
+// including, `to`; *out must have room reserved (an error if it runs out).
+void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<BlockNumber> *out);
 
 // Reads `size` stream bytes from contiguous pages starting at `first`.
 void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);

@@ -104,6 +104,7 @@ constexpr size_t kMergeRatio = 2;
 
 uint64 flush_hot_tier(Relation index) {
     lock_maintenance(index);
+    pg_call([&] { return_claims(index); });
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
     if (meta.hot_end == meta.hot_start && !any_half_empty(meta)) {
@@ -144,7 +145,10 @@ uint64 flush_hot_tier(Relation index) {
         total += live;
     }
 
-    HotAdvance advance{meta.hot_end, end.block, end.page_pos};
+    HotAdvance advance{meta.hot_end, end.block, end.page_pos, {}};
+    // pages the old records fill, plus the partly filled first and last
+    advance.freed.reserve((meta.hot_end - meta.hot_start) * hot_record_size(meta.dim) / kPageDataSize + 2);
+    pg_call([&] { hot_chain(index, meta.hot_head, end.block, &advance.freed); });
     if (rows.tids.empty()) {
         publish(index, nullptr, &advance, replaced);  // every row was deleted: nothing to build
     } else {
@@ -211,7 +215,11 @@ IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResu
         stats->num_index_tuples = tuples;
         stats->estimated_count = true;
     }
-    pg_call([&] { stats->num_pages = RelationGetNumberOfBlocks(index); });
+    pg_call([&] {
+        read_meta(index, &meta);
+        stats->num_pages = RelationGetNumberOfBlocks(index);
+        stats->pages_free = BlockNumber(free_page_count(meta));
+    });
     return stats;
 }
 
