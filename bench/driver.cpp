@@ -2,7 +2,7 @@
 // against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
 //
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
-//                 [--phases load,build,search,filtered,zipf,insert] [--data DIR (.data)]
+//                 [--phases load,build,search,filtered,zipf,insert,merge] [--data DIR (.data)]
 //
 // stdout: one JSON object per figure, always with these keys, in this order:
 //   {"dataset","n","dim","metric","phase","system","ef_search" (int or null),"connections","figure","value"}
@@ -11,7 +11,8 @@
 // Phase     system (figures)
 // load      kyrodb-copy, kyrodb-text-copy (rows_per_s): binary / text COPY of the base rows into the
 //           table (primary key, no kyrodb index yet)
-// build     kyrodb (seconds, bytes)
+// build     kyrodb (seconds, bytes), kyrodb-image-load (mb_per_s: kyrodb_prewarm loading the images into
+//           the shared pool from shared buffers, timed by the pool), kyrodb-prewarm (seconds)
 // search    kyrodb per ef_search (recall@10, qps, p50_ms, p95_ms, p99_ms with 1 connection; qps with 2),
 //           postgres-exact (recall@10, qps, p50_ms, p99_ms: seq scan + sort, first 50 queries),
 //           postgres-floor (qps, p50_ms, p99_ms: primary-key lookup of a random id),
@@ -23,6 +24,9 @@
 //           (rows_per_s: 50,000 rows by binary COPY), noindex-copy (rows_per_s: the same COPY into a table
 //           with the same rows and primary key but no kyrodb index), then kyrodb at ef_search 40 over the
 //           enlarged table (recall@10, qps, p50_ms, p99_ms)
+// merge     kyrodb-before / kyrodb-during (qps, p50_ms, p99_ms at ef_search 40): queries just before and
+//           while kyrodb_flush builds the 50,000 COPYed rows (put back into the hot tier) into a segment
+//           merged with the small ones; kyrodb-flush (seconds); kyrodb-after (recall@10, qps, p99_ms)
 //
 // Data sets (ids 1..n): synthetic = `datagen synthetic N 128 1` (base, --n, default 100,000) and seed 2
 // (1,000 queries), L2; fashion = fashion-mnist train (60,000, or --n) and the first 1,000 of t10k, L2;
@@ -57,6 +61,7 @@
 #include <iostream>
 #include <list>
 #include <mutex>
+#include <thread>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -76,7 +81,7 @@ constexpr Oid kInt4Oid = 23;
 const char *const kFashion = "/usr/share/datasets/fashion-mnist/";
 
 struct Options {
-    std::string conn, dataset = "synthetic", phases = "load,build,search,filtered,zipf,insert", data = ".data";
+    std::string conn, dataset = "synthetic", phases = "load,build,search,filtered,zipf,insert,merge", data = ".data";
     std::size_t n = 0, queries = 0;  // 0: the data set's default
 } opt;
 
@@ -436,6 +441,26 @@ void phase_build(PGconn *c) {
     emit("build", "kyrodb", 0, 1, "bytes", bytes);
     fprintf(stderr, "build: %.2f s, %.1f MB; kyrodb_index_stats %s\n", s, bytes / 1e6,
             value(c, "SELECT kyrodb_index_stats('items_idx')::text").c_str());
+
+    // Loading the new segments' images into the shared pool, from the pages the build left in shared
+    // buffers: the pool's own counters time the copy and check of each image.
+    if (value(c, "SELECT state FROM kyrodb_memory()") != "active") {
+        fprintf(stderr, "  no shared pool (%s): image load not measured\n", value(c, "SELECT state FROM kyrodb_memory()").c_str());
+        return;
+    }
+    double bytes0 = std::stod(value(c, "SELECT load_bytes FROM kyrodb_memory()"));
+    double secs0 = std::stod(value(c, "SELECT load_seconds FROM kyrodb_memory()"));
+    auto t1 = Clock::now();
+    exec(c, "SELECT kyrodb_prewarm('items_idx')");
+    double prewarm_s = seconds(t1);
+    double loaded = std::stod(value(c, "SELECT load_bytes FROM kyrodb_memory()")) - bytes0;
+    double load_s = std::stod(value(c, "SELECT load_seconds FROM kyrodb_memory()")) - secs0;
+    if (loaded > 0 && load_s > 0) {
+        emit("build", "kyrodb-image-load", 0, 1, "mb_per_s", loaded / 1e6 / load_s);
+        emit("build", "kyrodb-prewarm", 0, 1, "seconds", prewarm_s);
+        fprintf(stderr, "  images: %.1f MB loaded into shared memory at %.0f MB/s (kyrodb_prewarm %.2f s)\n",
+                loaded / 1e6, loaded / 1e6 / load_s, prewarm_s);
+    }
 }
 
 void hnswlib_baseline() {
@@ -659,9 +684,67 @@ void phase_insert(PGconn *c) {
             r.ms(0.99));
 }
 
+// Queries while a flush merges: the rows the insert phase COPYed are taken out and put back (same ids
+// and vectors), so that they sit in the hot tier; then kyrodb_flush builds them into a segment,
+// merging the small segments the insert phase left, while this connection keeps querying. Latency
+// during the flush against latency in the same state just before it; recall once it is done.
+void phase_merge(PGconn *c) {
+    require(c, "merge", true);
+    if (data.nrows() == data.n) die("phase merge needs the rows of the insert phase: run insert first");
+    const std::string copied = std::to_string(data.n + 1 + kInsert);
+    PGconn *m = connect();
+    exec(m, "SET kyrodb.flush_threshold = 100000000");  // no background flush of these rows
+    exec(m, "CREATE TEMP TABLE moved AS SELECT * FROM items WHERE id >= " + copied);
+    exec(m, "DELETE FROM items WHERE id >= " + copied);
+    exec(m, "VACUUM items");
+    exec(m, "INSERT INTO items SELECT * FROM moved");
+    std::string stats_before = value(c, "SELECT kyrodb_index_stats('items_idx')::text");
+
+    prepare_knn(c, kDefaultEf);
+    std::vector<std::size_t> all = first_queries(data.nq);
+    for (std::size_t i = 0; i < std::min(kWarmup, all.size()); i++) run(c, "knn", {&qparam[all[i]]});
+    Run before;
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; seconds(t0) < 5.0; i++) before.lat.push_back(run(c, "knn", {&qparam[all[i % all.size()]]}));
+    before.wall = seconds(t0);
+
+    std::atomic<bool> done{false};
+    double merge_s = 0;
+    std::thread merger([&] {
+        auto t = Clock::now();
+        exec(m, "SELECT kyrodb_flush('items_idx')");
+        merge_s = seconds(t);
+        done = true;
+    });
+    Run during;
+    t0 = Clock::now();
+    for (std::size_t i = 0; !done; i++) during.lat.push_back(run(c, "knn", {&qparam[all[i % all.size()]]}));
+    during.wall = seconds(t0);
+    merger.join();
+    PQfinish(m);
+    std::string stats_after = value(c, "SELECT kyrodb_index_stats('items_idx')::text");
+    Run after = run_queries(c, "knn", all, truth());
+    emit("merge", "kyrodb-before", kDefaultEf, 1, "qps", before.qps());
+    emit("merge", "kyrodb-before", kDefaultEf, 1, "p50_ms", before.ms(0.50));
+    emit("merge", "kyrodb-before", kDefaultEf, 1, "p99_ms", before.ms(0.99));
+    emit("merge", "kyrodb-during", kDefaultEf, 1, "qps", during.qps());
+    emit("merge", "kyrodb-during", kDefaultEf, 1, "p50_ms", during.ms(0.50));
+    emit("merge", "kyrodb-during", kDefaultEf, 1, "p99_ms", during.ms(0.99));
+    emit("merge", "kyrodb-flush", 0, 1, "seconds", merge_s);
+    emit("merge", "kyrodb-after", kDefaultEf, 1, "recall@10", after.recall());
+    emit("merge", "kyrodb-after", kDefaultEf, 1, "qps", after.qps());
+    emit("merge", "kyrodb-after", kDefaultEf, 1, "p99_ms", after.ms(0.99));
+    fprintf(stderr, "merge: kyrodb_flush of %zu hot rows took %.1f s (%s -> %s)\n"
+                    "  queries before: %.0f qps, p50 %.2f p99 %.2f ms; during: %.0f qps, p50 %.2f p99 %.2f ms "
+                    "(%zu queries); after: recall %.4f, %.0f qps, p99 %.2f ms\n",
+            kInsert, merge_s, stats_before.c_str(), stats_after.c_str(), before.qps(), before.ms(0.5),
+            before.ms(0.99), during.qps(), during.ms(0.5), during.ms(0.99), during.lat.size(), after.recall(),
+            after.qps(), after.ms(0.99));
+}
+
 [[noreturn]] void usage() {
     die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
-        "                     [--phases load,build,search,filtered,zipf,insert] [--data DIR]");
+        "                     [--phases load,build,search,filtered,zipf,insert,merge] [--data DIR]");
 }
 
 }  // namespace
@@ -686,8 +769,9 @@ int main(int argc, char **argv) {
         phases.push_back(opt.phases.substr(pos, comma - pos));
         pos = comma + 1;
         const std::string &p = phases.back();
-        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert")
-            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert)");
+        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert" &&
+            p != "merge")
+            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge)");
     }
 
     PGconn *c = connect();  // first, to fail before the data is made
@@ -714,7 +798,8 @@ int main(int argc, char **argv) {
         else if (p == "search") phase_search(c);
         else if (p == "filtered") phase_filtered(c);
         else if (p == "zipf") phase_zipf(c);
-        else phase_insert(c);
+        else if (p == "insert") phase_insert(c);
+        else phase_merge(c);
         // Each phase prepares its statements anew: start the next one from a clean session.
         exec(c, "DEALLOCATE ALL");
         exec(c, "RESET ALL");

@@ -19,6 +19,8 @@ struct BuildParams {
     uint32_t ef_construction = 64;
     unsigned threads = 0;          // 0 = std::thread::hardware_concurrency()
     uint64_t seed = 42;            // levels are drawn from it: with threads = 1 the image is deterministic
+    int nice = 0;                  // > 0: worker threads lower their scheduling priority by this much
+                                   // (Linux per-thread nice), so that a background build yields the CPU
 };
 
 // Builds an HNSW graph over n vectors (n*dim floats, already passed through prepare_vector) with their

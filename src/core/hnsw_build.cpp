@@ -1,6 +1,9 @@
 // The parallel builder: hnswlib constructs the graph (its addPoint is thread-safe), then the graph is
 // serialized into a flat segment image in input order.
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -102,6 +105,7 @@ struct BuildState {
     const float *vectors;
     const uint8_t *levels;
     std::size_t n, dim;
+    int nice;
 
     std::atomic<std::size_t> next{1};  // next element to insert (0 is inserted first, alone)
     std::atomic<std::size_t> done{0};  // elements inserted
@@ -128,6 +132,8 @@ struct BuildState {
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr);  // also inherited blocked from spawn(); kept explicit
+        // Relative to the caller's priority; on Linux PRIO_PROCESS with a thread id names one thread.
+        if (nice > 0) setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), getpriority(PRIO_PROCESS, 0) + nice);
         std::exception_ptr failure;
         try {
             if (first) {
@@ -270,6 +276,7 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     state.levels = levels.data();
     state.n = n;
     state.dim = params.dim;
+    state.nice = params.nice;
     unsigned threads = params.threads ? params.threads : std::max(1u, std::thread::hardware_concurrency());
     threads = unsigned(std::min<std::size_t>(threads, n));
     {

@@ -24,7 +24,7 @@ extern "C" {
 namespace kyrodb::pg {
 
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *vectors, const uint64 *tids, size_t n,
-                           const std::function<void(size_t)> &progress) {
+                           const std::function<void(size_t)> &progress, bool background) {
     kyrodb::BuildParams params;
     params.metric = static_cast<kyrodb::Metric>(meta.metric);
     params.dim = meta.dim;
@@ -32,6 +32,8 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
     params.ef_construction = meta.ef_construction;
     params.threads = std::max(1u, std::thread::hardware_concurrency());
     params.seed = meta.next_segment_id;
+    // A flush or merge shares the CPUs with queries: they come first.
+    params.nice = background ? 10 : 0;
 
     // Workers never call Postgres; this thread polls for cancel while they run.
     std::vector<uint8_t> image = kyrodb::build_segment(params, vectors, tids, n, [&](size_t done) {
@@ -130,7 +132,7 @@ void flush_batch(BuildState &st) {
     double base = st.done;
     SegmentEntry entry = write_segment(st.index, st.meta, st.vectors, st.tids, st.n, [&](size_t done) {
         pg_call([&] { pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, int64(base + done)); });
-    });
+    }, false);
     publish(st.index, &entry, nullptr, {});
     st.meta.next_segment_id++;
     st.done += st.n;

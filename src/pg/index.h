@@ -120,9 +120,10 @@ const char *phase_name(int64 phase);
 
 // Builds a segment from n prepared vectors and heap TIDs and writes its
 // pages; the entry still needs publish(). progress(done) is called on this
-// thread while the graph is built.
+// thread while the graph is built. `background`: a flush or merge, whose
+// graph threads run at a lower priority than queries.
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *vectors, const uint64 *tids,
-                           size_t n, const std::function<void(size_t)> &progress);
+                           size_t n, const std::function<void(size_t)> &progress, bool background);
 
 // The hot tier records before hot_start moved into a segment.
 struct HotAdvance {

@@ -153,7 +153,7 @@ uint64 flush_hot_tier(Relation index) {
         publish(index, nullptr, &advance, replaced);  // every row was deleted: nothing to build
     } else {
         SegmentEntry entry =
-            write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {});
+            write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
         publish(index, &entry, &advance, replaced);
     }
     unlock_maintenance(index);

@@ -11,8 +11,6 @@
 #include "guard.h"
 #include "index.h"
 
-#include <sys/resource.h>
-
 extern "C" {
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -172,8 +170,6 @@ void kyrodb_flush_worker_main(Datum index_oid) {
     BackgroundWorkerUnblockSignals();
     before_shmem_exit(clear_own_request, index_oid);
     BackgroundWorkerInitializeConnectionByOid(worker_database(), InvalidOid, 0);
-    // Graph-building threads inherit this: queries keep the CPU they need.
-    setpriority(PRIO_PROCESS, 0, 10);
     for (int round = 0; round < 100; round++) {
         StartTransactionCommand();
         Relation index = open_if_kyrodb(DatumGetObjectId(index_oid), RowExclusiveLock);
