@@ -42,6 +42,7 @@ struct Tombstones {
 
 std::map<kyrodb::PoolKey, std::shared_ptr<LocalImage>, KeyLess> local_images;
 std::map<kyrodb::PoolKey, Tombstones, KeyLess> tombstones;
+std::map<kyrodb::PoolKey, int, KeyLess> pool_slots;  // where an image was in the pool last time
 
 bool same_build(const kyrodb::PoolKey &a, const kyrodb::PoolKey &b) {
     return a.owner_a == b.owner_a && a.owner_b == b.owner_b && a.instance == b.instance;
@@ -59,6 +60,8 @@ void forget_stale(const kyrodb::PoolKey &build, const MetaPage &meta) {
         it = same_build(it->first, build) && !listed(it->first.segment) ? local_images.erase(it) : std::next(it);
     for (auto it = tombstones.begin(); it != tombstones.end();)
         it = same_build(it->first, build) && !listed(it->first.segment) ? tombstones.erase(it) : std::next(it);
+    for (auto it = pool_slots.begin(); it != pool_slots.end();)
+        it = same_build(it->first, build) && !listed(it->first.segment) ? pool_slots.erase(it) : std::next(it);
 }
 
 // Whether `entry` is still in the index's directory (pages read before this
@@ -154,10 +157,14 @@ bool shared_image(Relation index, const MetaPage &meta, const SegmentEntry &entr
         case PoolState::Disabled: report_fallback(kDisabled, index, entry); return false;
         case PoolState::Active: break;
     }
-    PoolPin pin = pool_pin(key, entry.image_size, [&](uint8 *dst) {
-        kyrodb::SegmentView checked;
-        load_image(index, meta, entry, dst, &checked);
-    });
+    auto hint = pool_slots.find(key);
+    PoolPin pin = pool_pin(
+        key, entry.image_size,
+        [&](uint8 *dst) {
+            kyrodb::SegmentView checked;
+            load_image(index, meta, entry, dst, &checked);
+        },
+        hint == pool_slots.end() ? -1 : hint->second);
     if (pin.outcome == PoolOutcome::TooBig || pin.outcome == PoolOutcome::Full) {
         report_fallback(pin.outcome == PoolOutcome::TooBig ? kTooBig : kFull, index, entry);
         return false;
@@ -175,6 +182,7 @@ bool shared_image(Relation index, const MetaPage &meta, const SegmentEntry &entr
         corrupt(index, entry, error);
     ref->keep = keep;
     ref->shared = true;
+    pool_slots[key] = pin.slot;
     return true;
 }
 
@@ -222,7 +230,7 @@ std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry)
 
 ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry) {
     kyrodb::PoolKey key = image_key(index, meta, entry.id);
-    if (local_images.find(key) == local_images.end() && tombstones.find(key) == tombstones.end())
+    if (local_images.find(key) == local_images.end() && pool_slots.find(key) == pool_slots.end())
         forget_stale(key, meta);  // a segment new to this backend: the directory may have moved on
     ImageRef ref;
     auto local = local_images.find(key);

@@ -62,8 +62,9 @@ struct PoolPin {
 };
 // Pins the image `key` in the pool, first loading it with load(destination)
 // (which must fill `size` bytes and may throw: the slot is then given back).
-// Waits while another backend loads the same image.
-PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load);
+// Waits while another backend loads the same image. `hint`: the slot the
+// image was in last time (-1 if unknown).
+PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint);
 void pool_unpin(int slot);
 // Drops unpinned images of `owner`'s build whose segment is not in `keep`.
 void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep);

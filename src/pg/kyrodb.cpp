@@ -37,7 +37,7 @@ void _PG_init(void) {
                             "Queries whose filters reject many rows need more.", &max_scan_tuples, 20000, 1, INT_MAX,
                             PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("kyrodb.flush_threshold",
-                            "Hot-tier rows above which VACUUM moves them into a new segment.",
+                            "Hot-tier rows at which an insert starts a background flush into a new segment (and VACUUM flushes).",
                             "Every query scans the hot tier exactly, so a smaller one answers faster.",
                             &flush_threshold, 10000, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("kyrodb.exact_search",
