@@ -19,6 +19,8 @@
 
 extern "C" {
 #include "access/relscan.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
 }
@@ -132,15 +134,18 @@ void start(Relation index, ScanState &s) {
     s.metric = cache.metric;
     s.ef = std::max(ef_search, 1);
     kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
-    // A scan starts over when the directory moves under it; after a few tries
-    // it holds off flushes and merges (the maintenance lock, shared).
+    // A scan starts over when the directory moves under it. On a primary, after
+    // a few tries it holds off flushes and merges (the maintenance lock,
+    // shared); a standby cannot hold off replay, so it just tries again.
+    const bool standby = RecoveryInProgress();
     for (int attempt = 0;; attempt++) {
-        bool locked = attempt >= 3;
+        bool locked = !standby && attempt >= 3;
         if (locked) pg_call([&] { LockPage(index, kMetaBlock, ShareLock); });
         try {
             start_once(index, s);
         } catch (const StaleSegment &) {
-            if (locked) throw;
+            if (locked || attempt >= 100) throw;
+            pg_call([] { CHECK_FOR_INTERRUPTS(); });
             continue;
         }
         if (locked) pg_call([&] { UnlockPage(index, kMetaBlock, ShareLock); });
