@@ -45,16 +45,22 @@ void _PG_init(void) {
                              "Exact answers from the index's own vectors, at the cost of a full scan; "
                              "for checking recall and index contents.",
                              &exact_search, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("kyrodb.shared_memory_size",
-                            "Shared memory for segment images searched by every connection.",
-                            "Needs kyrodb in shared_preload_libraries; 0 keeps images per connection. An index "
-                            "needs about its size (kyrodb_index_stats) to be searched from shared memory.",
-                            &shared_memory_mb, 1024, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_MB, nullptr, nullptr,
-                            nullptr);
-    DefineCustomBoolVariable("kyrodb.prewarm",
-                             "Loads the segment images of every kyrodb index into shared memory after start.",
-                             "So that the first queries after a restart or crash run at full speed.", &prewarm,
-                             true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    // Settings that only mean something when kyrodb is preloaded; defining a
+    // PGC_POSTMASTER setting later (a backend loading kyrodb on first use) is
+    // a FATAL error. Without preload, the reserved prefix makes Postgres warn
+    // about them if postgresql.conf sets them.
+    if (process_shared_preload_libraries_in_progress) {
+        DefineCustomIntVariable("kyrodb.shared_memory_size",
+                                "Shared memory for segment images searched by every connection.",
+                                "0 keeps images per connection. An index needs about its size (kyrodb_index_stats) "
+                                "to be searched from shared memory.",
+                                &shared_memory_mb, 1024, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_MB, nullptr,
+                                nullptr, nullptr);
+        DefineCustomBoolVariable("kyrodb.prewarm",
+                                 "Loads the segment images of every kyrodb index into shared memory after start.",
+                                 "So that the first queries after a restart or crash run at full speed.", &prewarm,
+                                 true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    }
     MarkGUCPrefixReserved("kyrodb");
     if (process_shared_preload_libraries_in_progress) {
         pool_register();
