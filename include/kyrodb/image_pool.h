@@ -32,6 +32,7 @@ struct PoolSlot {
     uint64_t incarnation;  // changes whenever the slot gets a new image
     std::atomic<uint64_t> last_used;
     std::atomic<uint32_t> pins;
+    std::atomic<bool> doomed;  // its segment is gone: freed when the last pin goes
     SlotState state;
     int32_t loader;        // process loading it (state Loading)
 };
@@ -57,7 +58,14 @@ class ImagePool {
     int find(const PoolKey &key) const;
     // Pins slot i (which must be Ready or Loading) and marks it used now.
     void pin(int i);
-    void unpin(int i) { slot(i).pins.fetch_sub(1, std::memory_order_release); }
+    // Drops a pin; true if it was the last one on a doomed image, which the caller should then free
+    // with release_if_doomed (under the exclusive lock).
+    bool unpin(int i) {
+        return slot(i).pins.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+               slot(i).doomed.load(std::memory_order_seq_cst);
+    }
+    // Frees slot i if it still holds image `incarnation`, doomed and unpinned.
+    bool release_if_doomed(int i, uint64_t incarnation);
 
     // A Free slot for `key` with `size` bytes of arena, state Loading, pinned once, loader `loader`;
     // evicts least recently used unpinned Ready images as needed. -1 if it cannot be had: *too_big
@@ -68,8 +76,9 @@ class ImagePool {
     void ready(int i, uint64_t load_nanos);
     // Frees slot i (a load that failed, or an image known to be stale); its pins must be gone.
     void release(int i);
-    // Frees every unpinned Ready image whose key matches `key` on owner and instance (segment
-    // ignored) and whose segment is not in `keep` (n_keep ids): images of merged-away segments.
+    // Frees every Ready image whose key matches `key` on owner and instance (segment ignored) and
+    // whose segment is not in `keep` (n_keep ids): images of merged-away segments. A pinned one is
+    // doomed instead, and freed by its last unpin. Returns the images freed or doomed.
     uint32_t forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep);
 
     PoolSlot &slot(int i) { return slots()[i]; }

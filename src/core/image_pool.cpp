@@ -27,6 +27,7 @@ ImagePool *ImagePool::create(void *memory, std::size_t arena_bytes, uint32_t slo
         s->state = SlotState::Free;
         s->pins.store(0);
         s->last_used.store(0);
+        s->doomed.store(false);
     }
     return pool;
 }
@@ -100,6 +101,7 @@ int ImagePool::reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *
     s.incarnation = next_incarnation_++;
     s.state = SlotState::Loading;
     s.loader = loader;
+    s.doomed.store(false);
     s.pins.store(1, std::memory_order_relaxed);
     s.last_used.store(clock_.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     used_bytes_ += size;
@@ -123,15 +125,26 @@ void ImagePool::release(int i) {
     used_bytes_ -= s.size;
 }
 
+bool ImagePool::release_if_doomed(int i, uint64_t incarnation) {
+    PoolSlot &s = slot(i);
+    if (s.state != SlotState::Ready || s.incarnation != incarnation || !s.doomed.load() || s.pins.load() != 0)
+        return false;
+    release(i);
+    return true;
+}
+
 uint32_t ImagePool::forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep) {
     uint32_t dropped = 0;
     for (uint32_t i = 0; i < n_slots_; i++) {
         PoolSlot &s = slot(i);
-        if (s.state != SlotState::Ready || s.pins.load(std::memory_order_acquire) != 0) continue;
+        if (s.state != SlotState::Ready || s.doomed.load()) continue;
         if (s.key.owner_a != key.owner_a || s.key.owner_b != key.owner_b || s.key.instance != key.instance)
             continue;
         if (std::find(keep, keep + n_keep, s.key.segment) != keep + n_keep) continue;
-        release(int(i));
+        // Doomed first, then the pins: an unpin that does not see the doom happened before this
+        // read, which then sees no pin and frees the image here.
+        s.doomed.store(true, std::memory_order_seq_cst);
+        if (s.pins.load(std::memory_order_seq_cst) == 0) release(int(i));
         dropped++;
     }
     return dropped;

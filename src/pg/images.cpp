@@ -49,8 +49,12 @@ bool same_build(const kyrodb::PoolKey &a, const kyrodb::PoolKey &b) {
 }
 
 // Drops what this backend holds of segments of `meta`'s build that are no
-// longer in its directory.
+// longer in its directory, and their images in the shared pool (on a standby
+// no flush runs to drop them).
 void forget_stale(const kyrodb::PoolKey &build, const MetaPage &meta) {
+    std::vector<uint64> current(meta.n_segments);
+    for (uint32 i = 0; i < meta.n_segments; i++) current[i] = meta.segments[i].id;
+    pool_forget(build, current);
     auto listed = [&](uint64 id) {
         for (uint32 i = 0; i < meta.n_segments; i++)
             if (meta.segments[i].id == id) return true;
@@ -144,8 +148,9 @@ void report_fallback(Fallback why, Relation index, const SegmentEntry &entry) {
 
 struct Pin {
     int slot;
-    explicit Pin(int s) : slot(s) {}
-    ~Pin() { pool_unpin(slot); }
+    uint64 incarnation;
+    Pin(int s, uint64 i) : slot(s), incarnation(i) {}
+    ~Pin() { pool_unpin(slot, incarnation); }
     Pin(const Pin &) = delete;
     Pin &operator=(const Pin &) = delete;
 };
@@ -172,9 +177,9 @@ bool shared_image(Relation index, const MetaPage &meta, const SegmentEntry &entr
     if (pin.outcome != PoolOutcome::Pinned) return false;
     std::shared_ptr<Pin> keep;
     try {
-        keep = std::make_shared<Pin>(pin.slot);
+        keep = std::make_shared<Pin>(pin.slot, pin.incarnation);
     } catch (...) {
-        pool_unpin(pin.slot);
+        pool_unpin(pin.slot, pin.incarnation);
         throw;
     }
     std::string error;

@@ -57,6 +57,7 @@ enum class PoolOutcome { Pinned, Off, TooBig, Full };
 struct PoolPin {
     PoolOutcome outcome = PoolOutcome::Off;
     int slot = -1;
+    uint64 incarnation = 0;  // of the image in the slot, for pool_unpin
     uint8 *bytes = nullptr;
     bool loaded = false;  // this call loaded it
 };
@@ -65,8 +66,9 @@ struct PoolPin {
 // Waits while another backend loads the same image. `hint`: the slot the
 // image was in last time (-1 if unknown).
 PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint);
-void pool_unpin(int slot);
-// Drops unpinned images of `owner`'s build whose segment is not in `keep`.
+void pool_unpin(int slot, uint64 incarnation);
+// Drops the images of `owner`'s build whose segment is not in `keep` (those
+// pinned by a scan when their last pin goes).
 void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep);
 struct PoolUsage {
     size_t arena_bytes = 0, used_bytes = 0;

@@ -45,7 +45,11 @@ shmem_startup_hook_type prev_startup = nullptr;
 
 // Slots this backend has pinned (a slot appears once per pin), and the one it
 // is loading; released by the exit callback if their owners never run.
-std::vector<int> held;
+struct Held {
+    int slot;
+    uint64 incarnation;
+};
+std::vector<Held> held;
 int loading = -1;
 bool exit_callback_registered = false;
 bool exited = false;
@@ -85,7 +89,7 @@ void startup_shmem() {
 
 void drop_held(int slot) {
     for (size_t k = 0; k < held.size(); k++)
-        if (held[k] == slot) {
+        if (held[k].slot == slot) {
             held[k] = held.back();
             held.pop_back();
             return;
@@ -95,7 +99,7 @@ void drop_held(int slot) {
 // Gives back a slot whose load did not finish, and wakes its waiters.
 void abandon(int slot) {
     LWLockAcquire(control->lock, LW_EXCLUSIVE);
-    pool->unpin(slot);
+    (void) pool->unpin(slot);
     pool->release(slot);
     LWLockRelease(control->lock);
     drop_held(slot);
@@ -103,9 +107,17 @@ void abandon(int slot) {
     ConditionVariableBroadcast(&control->changed);
 }
 
+// Drops one pin; the last pin of a doomed image frees it.
+void unpin(const Held &h) {
+    if (!pool->unpin(h.slot)) return;
+    LWLockAcquire(control->lock, LW_EXCLUSIVE);
+    pool->release_if_doomed(h.slot, h.incarnation);
+    LWLockRelease(control->lock);
+}
+
 void release_all(int, Datum) {
     if (loading >= 0) abandon(loading);
-    for (int slot : held) pool->unpin(slot);
+    for (const Held &h : held) unpin(h);
     held.clear();
     exited = true;
 }
@@ -161,11 +173,13 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
         int slot = hit ? hint : pool->find(key);
         bool ready = slot >= 0 && pool->slot(slot).state == kyrodb::SlotState::Ready;
         if (ready) pool->pin(slot);
+        uint64 incarnation = ready ? pool->slot(slot).incarnation : 0;
         LWLockRelease(control->lock);
         if (ready) {
-            held.push_back(slot);
+            held.push_back(Held{slot, incarnation});
             result.outcome = PoolOutcome::Pinned;
             result.slot = slot;
+            result.incarnation = incarnation;
             result.bytes = pool->image(slot);
             return result;
         }
@@ -185,7 +199,7 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
             result.outcome = too_big ? PoolOutcome::TooBig : PoolOutcome::Full;
             return result;
         }
-        held.push_back(slot);
+        held.push_back(Held{slot, pool->slot(slot).incarnation});  // the slot is ours while Loading
         loading = slot;
         auto started = std::chrono::steady_clock::now();
         populate(pool->image(slot), size);
@@ -205,16 +219,17 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
         ConditionVariableBroadcast(&control->changed);
         result.outcome = PoolOutcome::Pinned;
         result.slot = slot;
+        result.incarnation = held.back().incarnation;
         result.bytes = pool->image(slot);
         result.loaded = true;
         return result;
     }
 }
 
-void pool_unpin(int slot) {
+void pool_unpin(int slot, uint64 incarnation) {
     if (exited) return;  // the exit callback already gave it back
     drop_held(slot);
-    pool->unpin(slot);
+    unpin(Held{slot, incarnation});
 }
 
 void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep) {
@@ -233,8 +248,9 @@ PoolUsage pool_usage(const kyrodb::PoolKey *owner) {
     for (uint32 i = 0; i < pool->slot_count(); i++) {
         const kyrodb::PoolSlot &s = pool->slot(int(i));
         if (s.state != kyrodb::SlotState::Ready) continue;
+        // an index's images are those of its current segments; the pool's include doomed ones
         if (owner != nullptr && (s.key.owner_a != owner->owner_a || s.key.owner_b != owner->owner_b ||
-                                 s.key.instance != owner->instance))
+                                 s.key.instance != owner->instance || s.doomed.load()))
             continue;
         u.images++;
         u.used_bytes += s.size;

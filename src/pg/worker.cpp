@@ -81,7 +81,35 @@ void clear_request(Oid database, Oid index) {
     SpinLockRelease(&requests->lock);
 }
 
-void clear_own_request(int, Datum index) { clear_request(MyDatabaseId, DatumGetObjectId(index)); }
+// Whether this flush worker holds its index's request slot (the backend that
+// started it claimed it on its behalf).
+bool holding_request = true;
+
+Oid worker_database() {
+    Oid database;
+    memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(database));
+    return database;
+}
+
+void clear_own_request(int, Datum index) {
+    if (holding_request) clear_request(worker_database(), DatumGetObjectId(index));
+}
+
+// Takes the request slot of (database, index); false if another worker has
+// it or no slot is free.
+bool claim_request(Oid database, Oid index) {
+    SpinLockAcquire(&requests->lock);
+    FlushRequest *free_slot = nullptr;
+    bool pending = false;
+    for (FlushRequest &r : requests->slots) {
+        pending |= r.database == database && r.index == index;
+        if (r.index == InvalidOid && free_slot == nullptr) free_slot = &r;
+    }
+    bool claimed = !pending && free_slot != nullptr;
+    if (claimed) *free_slot = FlushRequest{database, index};
+    SpinLockRelease(&requests->lock);
+    return claimed;
+}
 
 void fill_worker(BackgroundWorker *w, const char *function, const char *name, Oid database) {
     memset(w, 0, sizeof(*w));
@@ -92,12 +120,6 @@ void fill_worker(BackgroundWorker *w, const char *function, const char *name, Oi
     strlcpy(w->bgw_name, name, BGW_MAXLEN);
     strlcpy(w->bgw_type, name, BGW_MAXLEN);
     memcpy(w->bgw_extra, &database, sizeof(database));
-}
-
-Oid worker_database() {
-    Oid database;
-    memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(database));
-    return database;
 }
 
 // The kyrodb index `oid`, opened, or null if it is gone or not kyrodb's.
@@ -131,17 +153,8 @@ void register_workers() {
 void request_flush(Relation index) {
     if (!preloaded || requests == nullptr || RecoveryInProgress()) return;
     Oid database = MyDatabaseId, oid = RelationGetRelid(index);
-    SpinLockAcquire(&requests->lock);
-    FlushRequest *free_slot = nullptr;
-    bool pending = false;
-    for (FlushRequest &r : requests->slots) {
-        pending |= r.database == database && r.index == oid;
-        if (r.index == InvalidOid && free_slot == nullptr) free_slot = &r;
-    }
-    bool start = !pending && free_slot != nullptr;
-    if (start) *free_slot = FlushRequest{database, oid};
-    SpinLockRelease(&requests->lock);
-    if (!start) return;  // one is running, or kyrodb.flush workers are all busy: a later insert asks again
+    // one is running, or all request slots are busy: a later insert asks again
+    if (!claim_request(database, oid)) return;
 
     BackgroundWorker w;
     char name[BGW_MAXLEN];
@@ -163,28 +176,36 @@ void request_flush(Relation index) {
 }  // namespace kyrodb::pg
 
 // A flush worker: flushes (and merges) one index, again while inserts keep
-// its hot tier over the threshold, then exits.
+// its hot tier at the threshold, then exits.
 void kyrodb_flush_worker_main(Datum index_oid) {
     using namespace kyrodb::pg;
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
     before_shmem_exit(clear_own_request, index_oid);
-    BackgroundWorkerInitializeConnectionByOid(worker_database(), InvalidOid, 0);
-    for (int round = 0; round < 100; round++) {
+    const Oid database = worker_database(), oid = DatumGetObjectId(index_oid);
+    BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+    for (;;) {
         StartTransactionCommand();
-        Relation index = open_if_kyrodb(DatumGetObjectId(index_oid), RowExclusiveLock);
+        Relation index = open_if_kyrodb(oid, RowExclusiveLock);
         if (index == nullptr) {
             CommitTransactionCommand();
             break;
         }
         pgstat_report_activity(STATE_RUNNING, "flushing a kyrodb index");
         uint64 moved = guarded([&] { return flush_hot_tier(index); });
+        // Give the request back before looking at the hot tier: an insert that
+        // reaches the threshold after this look starts a new worker, one that
+        // reached it before is seen here.
+        clear_request(database, oid);
+        holding_request = false;
         MetaPage meta;
         read_meta(index, &meta);
         relation_close(index, RowExclusiveLock);
         CommitTransactionCommand();
         pgstat_report_activity(STATE_IDLE, nullptr);
-        if (moved == 0 || meta.hot_end - meta.hot_start < uint64(flush_threshold)) break;
+        if (moved == 0 || meta.hot_end - meta.hot_start < uint64(flush_threshold) || !claim_request(database, oid))
+            break;
+        holding_request = true;
     }
     proc_exit(0);
 }

@@ -140,13 +140,26 @@ TEST(ImagePool, ForgetsMergedAwaySegmentsOfOneBuild) {
     p.pool->unpin(other);
     int pinned = p.pool->find(Pool::key(3));
     p.pool->pin(pinned);
+    p.pool->pin(pinned);  // two scans hold it
     const uint64_t keep[] = {4};
-    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1), 2u);  // 1 and 2; 3 is pinned
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1), 3u);  // 1 and 2 freed, 3 doomed
     EXPECT_EQ(p.pool->find(Pool::key(1)), -1);
     EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
-    EXPECT_GE(p.pool->find(Pool::key(3)), 0);
+    EXPECT_EQ(p.pool->find(Pool::key(3)), pinned);  // still readable by the scans that hold it
     EXPECT_GE(p.pool->find(Pool::key(4)), 0);
     EXPECT_GE(p.pool->find(Pool::key(2, 99)), 0);
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1), 0u);  // already doomed
+    uint64_t incarnation = p.pool->slot(pinned).incarnation;
+    EXPECT_FALSE(p.pool->unpin(pinned));  // not the last pin
+    EXPECT_TRUE(p.pool->unpin(pinned));   // the last: its holder frees it
+    EXPECT_FALSE(p.pool->release_if_doomed(pinned, incarnation + 1));  // another image by now: kept
+    EXPECT_TRUE(p.pool->release_if_doomed(pinned, incarnation));
+    EXPECT_EQ(p.pool->find(Pool::key(3)), -1);
+    EXPECT_FALSE(p.pool->release_if_doomed(pinned, incarnation));  // once
+    // a new image in that slot is not doomed
+    int fresh = p.load(5, 1000);
+    ASSERT_GE(fresh, 0);
+    EXPECT_FALSE(p.pool->slot(fresh).doomed.load());
 }
 
 }  // namespace
