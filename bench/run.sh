@@ -37,8 +37,10 @@ build/kyrodb_bench --benchmark_min_time=${BENCH_MIN_TIME:-0.2} --benchmark_out="
 huge_wanted=3800  # 2 MB pages: 6 GB shared buffers + 1 GB pool + the rest
 huge_before=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
 huge_pages=off
+# compacting memory first lets the kernel find contiguous 2 MB pages
 if [ "$huge_before" -ge "$huge_wanted" ] ||
-    { echo "$huge_wanted" | $SUDO tee /proc/sys/vm/nr_hugepages >/dev/null 2>&1 &&
+    { echo 1 | $SUDO tee /proc/sys/vm/compact_memory >/dev/null 2>&1
+      echo "$huge_wanted" | $SUDO tee /proc/sys/vm/nr_hugepages >/dev/null 2>&1 &&
       [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -ge "$huge_wanted" ]; }; then
     huge_pages=on
 else
