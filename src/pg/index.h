@@ -59,7 +59,6 @@ struct PoolPin {
     int slot = -1;
     uint64 incarnation = 0;  // of the image in the slot, for pool_unpin
     uint8 *bytes = nullptr;
-    bool loaded = false;  // this call loaded it
 };
 // Pins the image `key` in the pool, first loading it with load(destination)
 // (which must fill `size` bytes and may throw: the slot is then given back).
@@ -112,7 +111,7 @@ void register_workers();
 void request_flush(Relation index);
 
 // Loads every segment image of the index into the shared pool (or, without
-// one, into this backend); returns the images loaded now.
+// one, into this backend); returns the segments now in memory.
 uint32 prewarm_index(Relation index);
 
 // Subphases of CREATE INDEX shown in pg_stat_progress_create_index.

@@ -221,7 +221,6 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
         result.slot = slot;
         result.incarnation = held.back().incarnation;
         result.bytes = pool->image(slot);
-        result.loaded = true;
         return result;
     }
 }

@@ -145,7 +145,6 @@ void register_workers() {
     if (!prewarm || shared_memory_mb == 0) return;
     BackgroundWorker w;
     fill_worker(&w, "kyrodb_prewarm_launcher_main", "kyrodb prewarm", InvalidOid);
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     w.bgw_start_time = BgWorkerStart_ConsistentState;
     RegisterBackgroundWorker(&w);
 }
@@ -157,9 +156,7 @@ void request_flush(Relation index) {
     if (!claim_request(database, oid)) return;
 
     BackgroundWorker w;
-    char name[BGW_MAXLEN];
-    snprintf(name, sizeof name, "kyrodb flush");
-    fill_worker(&w, "kyrodb_flush_worker_main", name, database);
+    fill_worker(&w, "kyrodb_flush_worker_main", "kyrodb flush", database);
     w.bgw_start_time = BgWorkerStart_RecoveryFinished;
     w.bgw_main_arg = ObjectIdGetDatum(oid);
     if (!RegisterDynamicBackgroundWorker(&w, nullptr)) {
