@@ -24,7 +24,10 @@ SELECT d.id, left(d.title, 80) AS title, round((d.embedding <=> q.embedding)::nu
 \echo
 \echo 'The plan: the kyrodb index answers ORDER BY embedding <=> ... LIMIT'
 EXPLAIN (COSTS OFF) SELECT d.id FROM docs d ORDER BY d.embedding <=> (SELECT embedding FROM docs WHERE id = 1) LIMIT 5;
+SELECT d.id FROM docs d ORDER BY d.embedding <=> (SELECT embedding FROM docs WHERE id = 1) LIMIT 5;
+\echo 'The index, and its segment image in shared memory, searched in place by every connection:'
 SELECT * FROM kyrodb_index_stats('docs_embedding_idx');
+SELECT state, pg_size_pretty(size_bytes) AS size, pg_size_pretty(used_bytes) AS used, images FROM kyrodb_memory();
 
 \echo
 \echo 'The average embedding of a category, and the documents nearest to it:'
