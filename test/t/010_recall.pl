@@ -28,9 +28,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION kyrodb');
 sub load {
 	my ($table, $dim, $command) = @_;
 	$node->safe_psql('postgres', "CREATE TABLE $table (id int PRIMARY KEY, v vector($dim))");
-	my $connstr = $node->connstr('postgres');
-	system('bash', '-c', "set -o pipefail; $command | psql -X -q -d \"$connstr\" -c 'COPY $table FROM STDIN'") == 0
-	  or die "loading $table failed";
+	copy_from_command($node, $table, $command);
 }
 
 # Mean recall@10 of the index against truth_<name>, which was computed by

@@ -14,12 +14,8 @@ my $node = kyrodb_node('concurrency');
 $node->safe_psql('postgres', q(
 	CREATE TABLE items (id bigint PRIMARY KEY, v vector(32));
 	CREATE TABLE qpool (id bigint PRIMARY KEY, v vector(32));));
-my $connstr = $node->connstr('postgres');
-for (['items', 20000, 1], ['qpool', 200, 2]) {
-	my ($table, $n, $seed) = @$_;
-	system('bash', '-c', "set -o pipefail; $datagen synthetic $n 32 $seed | psql -X -q -d \"$connstr\" -c 'COPY $table FROM STDIN'") == 0
-	  or die "loading $table failed";
-}
+copy_from_command($node, 'items', "$datagen synthetic 20000 32 1");
+copy_from_command($node, 'qpool', "$datagen synthetic 200 32 2");
 $node->safe_psql('postgres', q(
 	CREATE SEQUENCE ids START 20001;
 	ALTER TABLE items ALTER id SET DEFAULT nextval('ids');

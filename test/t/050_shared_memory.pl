@@ -37,9 +37,7 @@ sub restart_with {
 sub load {
 	my ($table, $n, $seed) = @_;
 	$node->safe_psql('postgres', "CREATE TABLE $table (id int PRIMARY KEY, v vector(32))");
-	my $connstr = $node->connstr('postgres');
-	system('bash', '-c', "set -o pipefail; $datagen synthetic $n 32 $seed | psql -X -q -d \"$connstr\" -c 'COPY $table FROM STDIN'") == 0
-	  or die "loading $table failed";
+	copy_from_command($node, $table, "$datagen synthetic $n 32 $seed");
 }
 
 # Waits for QUERY to return true, up to about 60 s (PG_TEST_TIMEOUT_DEFAULT

@@ -6,7 +6,7 @@ use Exporter 'import';
 use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(crash_and_restart kyrodb_node rows_not_found);
+our @EXPORT = qw(copy_from_command crash_and_restart kyrodb_node rows_not_found);
 
 # A hard crash: SIGKILL to the postmaster and to every one of its processes
 # at once (as a power cut would leave them), then a restart, which runs crash
@@ -38,6 +38,15 @@ max_wal_size = 4GB
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION kyrodb');
 	return $node;
+}
+
+# Loads TABLE of NODE's postgres database with COPY from what the shell
+# COMMAND prints (a data generator, typically); dies if either side fails.
+sub copy_from_command {
+	my ($node, $table, $command) = @_;
+	my $connstr = $node->connstr('postgres');
+	system('bash', '-c', "set -o pipefail; $command | psql -X -q -d \"$connstr\" -c 'COPY $table FROM STDIN'") == 0
+	  or die "loading $table failed";
 }
 
 # Rows of TABLE (id, v) missing from the index. Every row must come out of
