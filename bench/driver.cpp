@@ -337,6 +337,15 @@ struct Run {
     }
 };
 
+// The figures of one run on one connection: recall@10 (unless the run was not scored), qps, p50_ms,
+// p99_ms.
+void emit_run(const char *phase, const char *system, int ef, const Run &r, bool scored = true) {
+    if (scored) emit(phase, system, ef, 1, "recall@10", r.recall());
+    emit(phase, system, ef, 1, "qps", r.qps());
+    emit(phase, system, ef, 1, "p50_ms", r.ms(0.50));
+    emit(phase, system, ef, 1, "p99_ms", r.ms(0.99));
+}
+
 // Runs the listed queries once each on one connection, after `warmup` untimed ones (which also
 // load the index into this backend). The ids are kept and scored against t after the clock stops.
 Run run_queries(PGconn *c, const char *stmt, const std::vector<std::size_t> &list, const Truth &t,
@@ -607,10 +616,7 @@ void phase_zipf(PGconn *c) {
     for (auto &q : list) q = zipf(rng);
     for (std::size_t q = 0; q < std::min(kWarmup, data.nq); q++) run(c, "knn", {&qparam[q]});
     Run r = run_queries(c, "knn", list, t, nullptr, 0);
-    emit("zipf", "kyrodb", kDefaultEf, 1, "recall@10", r.recall());
-    emit("zipf", "kyrodb", kDefaultEf, 1, "qps", r.qps());
-    emit("zipf", "kyrodb", kDefaultEf, 1, "p50_ms", r.ms(0.50));
-    emit("zipf", "kyrodb", kDefaultEf, 1, "p99_ms", r.ms(0.99));
+    emit_run("zipf", "kyrodb", kDefaultEf, r);
     fprintf(stderr, "zipf (s 1.1, %zu queries, ef %d): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", list.size(),
             kDefaultEf, r.recall(), r.qps(), r.ms(0.5), r.ms(0.99));
 }
@@ -659,10 +665,7 @@ void phase_insert(PGconn *c) {
     const Truth &t = truth();
     prepare_knn(c, kDefaultEf);
     Run r = run_queries(c, "knn", first_queries(data.nq), t);
-    emit("insert", "kyrodb", kDefaultEf, 1, "recall@10", r.recall());
-    emit("insert", "kyrodb", kDefaultEf, 1, "qps", r.qps());
-    emit("insert", "kyrodb", kDefaultEf, 1, "p50_ms", r.ms(0.50));
-    emit("insert", "kyrodb", kDefaultEf, 1, "p99_ms", r.ms(0.99));
+    emit_run("insert", "kyrodb", kDefaultEf, r);
     fprintf(stderr, "  after insert (%zu rows, ef %d): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", data.nrows(),
             kDefaultEf, r.recall(), r.qps(), r.ms(0.5), r.ms(0.99));
 
@@ -675,10 +678,7 @@ void phase_insert(PGconn *c) {
     run_queries(c, "knn", first_queries(std::min<std::size_t>(data.nq, 100)), t);
     r = run_queries(c, "knn", first_queries(data.nq), t);
     emit("insert", "kyrodb-flush", 0, 1, "seconds", flush_s);
-    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "recall@10", r.recall());
-    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "qps", r.qps());
-    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "p50_ms", r.ms(0.50));
-    emit("insert", "kyrodb-flushed", kDefaultEf, 1, "p99_ms", r.ms(0.99));
+    emit_run("insert", "kyrodb-flushed", kDefaultEf, r);
     fprintf(stderr, "  after kyrodb_flush (%.1f s; %s): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", flush_s,
             value(c, "SELECT kyrodb_index_stats('items_idx')::text").c_str(), r.recall(), r.qps(), r.ms(0.5),
             r.ms(0.99));
@@ -724,12 +724,8 @@ void phase_merge(PGconn *c) {
     PQfinish(m);
     std::string stats_after = value(c, "SELECT kyrodb_index_stats('items_idx')::text");
     Run after = run_queries(c, "knn", all, truth());
-    emit("merge", "kyrodb-before", kDefaultEf, 1, "qps", before.qps());
-    emit("merge", "kyrodb-before", kDefaultEf, 1, "p50_ms", before.ms(0.50));
-    emit("merge", "kyrodb-before", kDefaultEf, 1, "p99_ms", before.ms(0.99));
-    emit("merge", "kyrodb-during", kDefaultEf, 1, "qps", during.qps());
-    emit("merge", "kyrodb-during", kDefaultEf, 1, "p50_ms", during.ms(0.50));
-    emit("merge", "kyrodb-during", kDefaultEf, 1, "p99_ms", during.ms(0.99));
+    emit_run("merge", "kyrodb-before", kDefaultEf, before, false);  // mixed queries, not scored
+    emit_run("merge", "kyrodb-during", kDefaultEf, during, false);
     emit("merge", "kyrodb-vacuum", 0, 1, "seconds", vacuum_s);
     emit("merge", "kyrodb-after", kDefaultEf, 1, "recall@10", after.recall());
     emit("merge", "kyrodb-after", kDefaultEf, 1, "qps", after.qps());

@@ -51,16 +51,21 @@ const std::vector<uint8_t> &test_image() {
     return image;
 }
 
+// What loading an image costs: the copy from pages (here one buffer) and the full check.
+void copy_and_open(benchmark::State &state, const std::vector<uint8_t> &image, void *dst) {
+    std::memcpy(dst, image.data(), image.size());
+    kyrodb::SegmentView view;
+    std::string error;
+    if (!kyrodb::SegmentView::open(dst, image.size(), &view, &error)) state.SkipWithError(error.c_str());
+    benchmark::DoNotOptimize(view.count());
+}
+
 // Copy into fresh memory (first touch of every page) and check: loading a segment into new memory.
 void segment_load(benchmark::State &state) {
     const std::vector<uint8_t> &image = test_image();
     for (auto _ : state) {
         void *copy = aligned_alloc(64, (image.size() + 63) / 64 * 64);
-        std::memcpy(copy, image.data(), image.size());
-        kyrodb::SegmentView view;
-        std::string error;
-        if (!kyrodb::SegmentView::open(copy, image.size(), &view, &error)) state.SkipWithError(error.c_str());
-        benchmark::DoNotOptimize(view.count());
+        copy_and_open(state, image, copy);
         free(copy);
     }
     state.SetBytesProcessed(state.iterations() * image.size());
@@ -74,13 +79,7 @@ void segment_load_warm(benchmark::State &state) {
     const std::vector<uint8_t> &image = test_image();
     void *copy = aligned_alloc(64, (image.size() + 63) / 64 * 64);
     std::memset(copy, 0, image.size());
-    for (auto _ : state) {
-        std::memcpy(copy, image.data(), image.size());
-        kyrodb::SegmentView view;
-        std::string error;
-        if (!kyrodb::SegmentView::open(copy, image.size(), &view, &error)) state.SkipWithError(error.c_str());
-        benchmark::DoNotOptimize(view.count());
-    }
+    for (auto _ : state) copy_and_open(state, image, copy);
     free(copy);
     state.SetBytesProcessed(state.iterations() * image.size());
 }
