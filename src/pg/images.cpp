@@ -207,6 +207,15 @@ void local_image(Relation index, const MetaPage &meta, const SegmentEntry &entry
     ref->keep = found->second;
 }
 
+// The tombstone bitmap of a segment (count bits), read from its pages.
+std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry) {
+    std::vector<uint64_t> bits((entry.count + 63) / 64, 0);
+    Size bytes = (entry.count + 7) / 8;
+    void *out = bits.data();
+    pg_call([&] { read_stream_pages(index, entry.tomb_first_block, bytes, out); });
+    return bits;
+}
+
 std::shared_ptr<const std::vector<uint64_t>> deleted_bits(Relation index, const SegmentEntry &entry,
                                                           const kyrodb::PoolKey &key) {
     if (entry.tombstones == 0) return nullptr;
@@ -223,14 +232,6 @@ std::shared_ptr<const std::vector<uint64_t>> deleted_bits(Relation index, const 
 kyrodb::PoolKey image_key(Relation index, const MetaPage &meta, uint64 segment) {
     const RelFileNode &node = index->rd_node;
     return kyrodb::PoolKey{(uint64(node.dbNode) << 32) | node.spcNode, node.relNode, meta.instance, segment};
-}
-
-std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry) {
-    std::vector<uint64_t> bits((entry.count + 63) / 64, 0);
-    Size bytes = (entry.count + 7) / 8;
-    void *out = bits.data();
-    pg_call([&] { read_stream_pages(index, entry.tomb_first_block, bytes, out); });
-    return bits;
 }
 
 ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry) {

@@ -101,9 +101,6 @@ ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry 
 // own memory: count and bytes.
 void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *bytes);
 
-// Reads the tombstone bitmap of a segment (count bits) from its pages.
-std::vector<uint64_t> read_tombstones(Relation index, const SegmentEntry &entry);
-
 // Background workers (worker.cpp), registered when kyrodb is preloaded.
 void register_workers();
 // Asks a background worker to flush the index (no-op without preload, or
@@ -145,6 +142,12 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
 // Rows one segment may hold so that building it stays within
 // maintenance_work_mem.
 size_t segment_capacity(uint32 dim, uint32 m);
+
+// The maintenance lock: a heavyweight lock on the metapage. Flush, merge and
+// bulk delete hold it exclusively; a scan overtaken by several publishes in
+// a row takes it shared to get through.
+void lock_maintenance(Relation index, LOCKMODE mode);
+void unlock_maintenance(Relation index, LOCKMODE mode);
 
 // Moves the hot tier into a new segment, merging into it the small segments
 // and those VACUUM has emptied by half or more; returns the hot rows moved.

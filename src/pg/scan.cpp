@@ -21,7 +21,6 @@ extern "C" {
 #include "access/relscan.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/memutils.h"
 }
 
@@ -140,7 +139,7 @@ void start(Relation index, ScanState &s) {
     const bool standby = RecoveryInProgress();
     for (int attempt = 0;; attempt++) {
         bool locked = !standby && attempt >= 3;
-        if (locked) pg_call([&] { LockPage(index, kMetaBlock, ShareLock); });
+        if (locked) lock_maintenance(index, ShareLock);
         try {
             start_once(index, s);
         } catch (const StaleSegment &) {
@@ -148,7 +147,7 @@ void start(Relation index, ScanState &s) {
             pg_call([] { CHECK_FOR_INTERRUPTS(); });
             continue;
         }
-        if (locked) pg_call([&] { UnlockPage(index, kMetaBlock, ShareLock); });
+        if (locked) unlock_maintenance(index, ShareLock);
         break;
     }
     s.started = true;

@@ -91,10 +91,11 @@ void forget_replaced(Relation index, const MetaPage &before) {
     pool_forget(image_key(index, before, 0), keep);
 }
 
-void lock_maintenance(Relation index) { pg_call([&] { LockPage(index, kMetaBlock, ExclusiveLock); }); }
-void unlock_maintenance(Relation index) { pg_call([&] { UnlockPage(index, kMetaBlock, ExclusiveLock); }); }
 
 }  // namespace
+
+void lock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { LockPage(index, kMetaBlock, mode); }); }
+void unlock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { UnlockPage(index, kMetaBlock, mode); }); }
 
 // Size-tiered merging keeps the number of segments logarithmic in the rows:
 // the new segment absorbs every segment not much larger than itself (and any
@@ -103,12 +104,12 @@ void unlock_maintenance(Relation index) { pg_call([&] { UnlockPage(index, kMetaB
 constexpr size_t kMergeRatio = 2;
 
 uint64 flush_hot_tier(Relation index) {
-    lock_maintenance(index);
+    lock_maintenance(index, ExclusiveLock);
     pg_call([&] { return_claims(index); });
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
     if (meta.hot_end == meta.hot_start && !any_half_empty(meta)) {
-        unlock_maintenance(index);
+        unlock_maintenance(index, ExclusiveLock);
         return 0;
     }
     Collected rows;
@@ -156,7 +157,7 @@ uint64 flush_hot_tier(Relation index) {
             write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
         publish(index, &entry, &advance, replaced);
     }
-    unlock_maintenance(index);
+    unlock_maintenance(index, ExclusiveLock);
     forget_replaced(index, meta);
     return moved;
 }
@@ -166,7 +167,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
     Relation index = info->index;
     if (stats == nullptr)
         stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
-    lock_maintenance(index);
+    lock_maintenance(index, ExclusiveLock);
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
 
@@ -195,7 +196,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
     pg_call([&] { hot_delete(index, meta, callback, state, &hot_removed, &hot_live); });
     stats->tuples_removed += hot_removed;
     stats->num_index_tuples = live + hot_live;
-    unlock_maintenance(index);
+    unlock_maintenance(index, ExclusiveLock);
     return stats;
 }
 
