@@ -273,3 +273,14 @@ CREATE FUNCTION kyrodb_memory(OUT state text, OUT size_bytes bigint, OUT used_by
 	OUT images integer, OUT pinned integer, OUT loads bigint, OUT load_bytes bigint,
 	OUT load_seconds double precision, OUT evictions bigint, OUT refused bigint)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+-- Checks a kyrodb index (metapage, directory, every page's owner, hot tier,
+-- segment images, tombstones) and, with heapallindexed, that every row the
+-- table shows is indexed exactly once with its vector; raises an error naming
+-- the first problem.
+CREATE FUNCTION kyrodb_verify_index(index regclass, heapallindexed boolean DEFAULT false) RETURNS void
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+-- Testing only: the crash points kyrodb.crash_point can name.
+CREATE FUNCTION kyrodb_crash_points() RETURNS SETOF text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

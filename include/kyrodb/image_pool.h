@@ -77,9 +77,11 @@ class ImagePool {
     // Frees slot i (a load that failed, or an image known to be stale); its pins must be gone.
     void release(int i);
     // Frees every Ready image whose key matches `key` on owner and instance (segment ignored) and
-    // whose segment is not in `keep` (n_keep ids): images of merged-away segments. A pinned one is
-    // doomed instead, and freed by its last unpin. Returns the images freed or doomed.
-    uint32_t forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep);
+    // whose segment is below `next_segment` and not in `keep` (n_keep ids): images of merged-away
+    // segments. Segment ids only grow, so ids from next_segment on are newer than the directory
+    // `keep` came from and stay. A pinned one is doomed instead, and freed by its last unpin.
+    // Returns the images freed or doomed.
+    uint32_t forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep, uint64_t next_segment);
 
     PoolSlot &slot(int i) { return slots()[i]; }
     const PoolSlot &slot(int i) const { return slots()[i]; }

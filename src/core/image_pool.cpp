@@ -133,14 +133,15 @@ bool ImagePool::release_if_doomed(int i, uint64_t incarnation) {
     return true;
 }
 
-uint32_t ImagePool::forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep) {
+uint32_t ImagePool::forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep, uint64_t next_segment) {
     uint32_t dropped = 0;
     for (uint32_t i = 0; i < n_slots_; i++) {
         PoolSlot &s = slot(i);
         if (s.state != SlotState::Ready || s.doomed.load()) continue;
         if (s.key.owner_a != key.owner_a || s.key.owner_b != key.owner_b || s.key.instance != key.instance)
             continue;
-        if (std::find(keep, keep + n_keep, s.key.segment) != keep + n_keep) continue;
+        if (s.key.segment >= next_segment || std::find(keep, keep + n_keep, s.key.segment) != keep + n_keep)
+            continue;
         // Doomed first, then the pins: an unpin that does not see the doom happened before this
         // read, which then sees no pin and frees the image here.
         s.doomed.store(true, std::memory_order_seq_cst);

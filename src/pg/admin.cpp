@@ -5,6 +5,10 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/xlog.h"
+#include "catalog/index.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_am.h"
 #include "commands/defrem.h"
 #include "funcapi.h"
@@ -12,19 +16,41 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
+
+namespace kyrodb::pg {
+
+Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode, Access access) {
+    HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tup))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+    auto *form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup));
+    char relkind = form->relkind;
+    bool kyrodb = form->relam == get_index_am_oid("kyrodb", false);
+    NameData name = form->relname;
+    ReleaseSysCache(tup);
+    if (!kyrodb || (relkind != RELKIND_INDEX && relkind != RELKIND_PARTITIONED_INDEX))
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a kyrodb index", NameStr(name))));
+    if (relkind == RELKIND_PARTITIONED_INDEX)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is a partitioned index", NameStr(name)),
+                        errdetail("A partitioned index has no storage of its own."),
+                        errhint("Call the function on the index of each partition.")));
+    Oid heap = IndexGetRelation(relid, false);
+    bool allowed = access == Access::Owner ? pg_class_ownercheck(heap, GetUserId())
+                                           : pg_class_aclcheck(heap, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+    if (!allowed && access == Access::Stats) allowed = has_privs_of_role(GetUserId(), ROLE_PG_STAT_SCAN_TABLES);
+    if (!allowed)
+        aclcheck_error(access == Access::Owner ? ACLCHECK_NOT_OWNER : ACLCHECK_NO_PRIV, OBJECT_INDEX, NameStr(name));
+    return index_open(relid, lockmode);
+}
+
+}  // namespace kyrodb::pg
 
 namespace {
 
-// The index behind an admin function's regclass argument, or an error if it
-// is not a kyrodb index.
-Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode) {
-    Relation index = index_open(relid, lockmode);
-    if (index->rd_rel->relam != get_index_am_oid("kyrodb", false))
-        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                        errmsg("\"%s\" is not a kyrodb index", RelationGetRelationName(index))));
-    return index;
-}
+using kyrodb::pg::Access;
+using kyrodb::pg::open_kyrodb_index;
 
 TupleDesc result_row_type(FunctionCallInfo fcinfo) {
     TupleDesc desc;
@@ -39,10 +65,11 @@ TupleDesc result_row_type(FunctionCallInfo fcinfo) {
 // index into a new segment now; returns the rows moved.
 KYRODB_FUNCTION(kyrodb_flush) {
     Oid relid = PG_GETARG_OID(0);
-    Relation index = open_kyrodb_index(relid, RowExclusiveLock);
-    if (!pg_class_ownercheck(index->rd_index->indrelid, GetUserId()))
-        aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, RelationGetRelationName(index));
-    uint64 moved = kyrodb::pg::flush_hot_tier(index);
+    if (RecoveryInProgress())
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("recovery is in progress"),
+                        errhint("kyrodb_flush cannot be executed during recovery.")));
+    Relation index = open_kyrodb_index(relid, RowExclusiveLock, Access::Owner);
+    uint64 moved = kyrodb::pg::flush_hot_tier(index, true);
     index_close(index, RowExclusiveLock);
     PG_RETURN_INT64(static_cast<int64>(moved));
 }
@@ -52,9 +79,7 @@ KYRODB_FUNCTION(kyrodb_flush) {
 // returns the segments now in memory.
 KYRODB_FUNCTION(kyrodb_prewarm) {
     Oid relid = PG_GETARG_OID(0);
-    Relation index = open_kyrodb_index(relid, AccessShareLock);
-    if (pg_class_aclcheck(index->rd_index->indrelid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-        aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_INDEX, RelationGetRelationName(index));
+    Relation index = open_kyrodb_index(relid, AccessShareLock, Access::Select);
     uint32 loaded = kyrodb::pg::prewarm_index(index);
     index_close(index, AccessShareLock);
     PG_RETURN_INT32(static_cast<int32>(loaded));
@@ -67,7 +92,7 @@ KYRODB_FUNCTION(kyrodb_prewarm) {
 KYRODB_FUNCTION(kyrodb_index_stats) {
     Oid relid = PG_GETARG_OID(0);
     TupleDesc desc = result_row_type(fcinfo);
-    Relation index = open_kyrodb_index(relid, AccessShareLock);
+    Relation index = open_kyrodb_index(relid, AccessShareLock, Access::Stats);
     kyrodb::pg::MetaPage meta;
     kyrodb::pg::read_meta(index, &meta);
     int64 elements = 0, tombstones = 0;

@@ -1,6 +1,7 @@
 // CREATE INDEX: read the heap, build HNSW segments with every core, write them
 // as pages. Vectors are gathered up to what maintenance_work_mem allows for a
 // build; each full batch becomes one segment, so any table can be indexed.
+#include "crash.h"
 #include "guard.h"
 #include "index.h"
 #include "vector.h"
@@ -52,17 +53,16 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
     return entry;
 }
 
-size_t segment_capacity(uint32 dim, uint32 m) {
+size_t segment_capacity(uint32 dim, uint32 m, size_t budget_kb) {
     size_t per_element = kyrodb::build_bytes_per_element(dim, m) + sizeof(float) * dim + sizeof(uint64);
-    size_t budget = size_t(maintenance_work_mem) * 1024;
+    size_t budget = budget_kb * 1024;
     return std::max(size_t(1), std::min(budget / per_element, size_t(UINT32_MAX)));
 }
 
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
              const std::vector<uint64> &replaced) {
     pg_call([&] {
-        Buffer metabuf = ReadBuffer(index, kMetaBlock);
-        LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+        Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
         GenericXLogState *state = GenericXLogStart(index);
         MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
         uint32 kept = 0;
@@ -83,14 +83,10 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
         }
         for (Extent &claim : meta->claims) claim = Extent{0, 0};  // now the new segment's pages
         if (entry != nullptr) {
-            if (meta->n_segments >= kMaxSegments) {
+            if (meta->n_segments >= kMaxSegments) {  // callers check for room before they build
                 GenericXLogAbort(state);
                 UnlockReleaseBuffer(metabuf);
-                ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                                errmsg("index \"%s\" has too many segments (%d)", RelationGetRelationName(index),
-                                       kMaxSegments),
-                                errhint("Raise maintenance_work_mem so that each segment holds more rows, "
-                                        "then REINDEX.")));
+                elog(ERROR, "index \"%s\" has no room for another segment", RelationGetRelationName(index));
             }
             SegmentEntry &slot = meta->segments[meta->n_segments++];
             slot = *entry;
@@ -125,6 +121,22 @@ struct BuildState {
 
 void flush_batch(BuildState &st) {
     if (st.n == 0) return;
+    // Room for the segment in the directory before it is built: merge (within
+    // kyrodb.merge_work_mem) when the directory is nearly full.
+    MetaPage now;
+    pg_call([&] { read_meta(st.index, &now); });
+    if (now.n_segments + 8 > uint32(kMaxSegments)) {
+        merge_segments(st.index);
+        pg_call([&] { read_meta(st.index, &now); });
+    }
+    if (now.n_segments >= uint32(kMaxSegments))
+        pg_call([&] {
+            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                            errmsg("index \"%s\" would need more than %d segments", RelationGetRelationName(st.index),
+                                   kMaxSegments),
+                            errhint("Raise maintenance_work_mem or kyrodb.merge_work_mem so that segments hold more "
+                                    "rows.")));
+        });
     pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseGraph);
     // Without statistics the heap's size is unknown until it has been read.
     st.total = std::max(st.total, st.done + st.n);
@@ -134,7 +146,8 @@ void flush_batch(BuildState &st) {
         pg_call([&] { pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, int64(base + done)); });
     }, false);
     publish(st.index, &entry, nullptr, {});
-    st.meta.next_segment_id++;
+    pg_call([] { crash_point("build.published"); });
+    pg_call([&] { read_meta(st.index, &st.meta); });
     st.done += st.n;
     st.n = 0;
     pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
@@ -183,7 +196,7 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     auto *st = static_cast<BuildState *>(palloc0(sizeof(BuildState)));
     st->index = index;
     read_meta(index, &st->meta);
-    st->capacity = segment_capacity(dim, opts.m);
+    st->capacity = segment_capacity(dim, opts.m, size_t(maintenance_work_mem));
     st->allocated = Min(st->capacity, size_t(1024));
     st->vectors = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * dim * st->allocated));
     st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));

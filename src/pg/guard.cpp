@@ -1,5 +1,7 @@
 #include "guard.h"
 
+#include <exception>
+
 extern "C" {
 #include "utils/memutils.h"
 }
@@ -18,9 +20,17 @@ void raise_caught(ErrorData *pg_error, bool out_of_memory, const char *message) 
 void pg_call_thunk(void (*thunk)(void *), void *context) {
     MemoryContext caller_context = CurrentMemoryContext;
     ErrorData *error = nullptr;
+    std::exception_ptr thrown;
     PG_TRY();
     {
-        thunk(context);
+        // A C++ exception must not unwind through PG_TRY: PG_exception_stack
+        // would be left pointing at this dead frame. Catch it here and rethrow
+        // it once PG_END_TRY has restored the stack.
+        try {
+            thunk(context);
+        } catch (...) {
+            thrown = std::current_exception();
+        }
     }
     PG_CATCH();
     {
@@ -31,6 +41,7 @@ void pg_call_thunk(void (*thunk)(void *), void *context) {
     }
     PG_END_TRY();
     if (error != nullptr) throw PgError{error};
+    if (thrown) std::rethrow_exception(thrown);
 }
 
 }  // namespace kyrodb::pg

@@ -8,6 +8,7 @@
 // segment pages is followed by a look at the metapage: if the segment left
 // the directory meanwhile, what was read is dropped (StaleSegment) and the
 // caller starts again from the new directory.
+#include "crash.h"
 #include "guard.h"
 #include "index.h"
 
@@ -48,14 +49,16 @@ bool same_build(const kyrodb::PoolKey &a, const kyrodb::PoolKey &b) {
     return a.owner_a == b.owner_a && a.owner_b == b.owner_b && a.instance == b.instance;
 }
 
-// Drops what this backend holds of segments of `meta`'s build that are no
-// longer in its directory, and their images in the shared pool (on a standby
-// no flush runs to drop them).
+// Drops what this backend holds of segments of `meta`'s build that left its
+// directory, and their images in the shared pool (on a standby no flush runs
+// to drop them). `meta` may be older than the index's current directory:
+// segments newer than it (ids from its next_segment_id on) are kept.
 void forget_stale(const kyrodb::PoolKey &build, const MetaPage &meta) {
     std::vector<uint64> current(meta.n_segments);
     for (uint32 i = 0; i < meta.n_segments; i++) current[i] = meta.segments[i].id;
-    pool_forget(build, current);
+    pool_forget(build, current, meta.next_segment_id);
     auto listed = [&](uint64 id) {
+        if (id >= meta.next_segment_id) return true;
         for (uint32 i = 0; i < meta.n_segments; i++)
             if (meta.segments[i].id == id) return true;
         return false;
@@ -267,7 +270,10 @@ uint32 prewarm_index(Relation index) {
         try {
             for (uint32 i = 0; i < meta.n_segments; i++) {
                 segment_image(index, meta, meta.segments[i]);
-                pg_call([] { CHECK_FOR_INTERRUPTS(); });
+                pg_call([] {
+                    crash_point("prewarm.loaded");
+                    CHECK_FOR_INTERRUPTS();
+                });
             }
             return meta.n_segments;
         } catch (const StaleSegment &) {

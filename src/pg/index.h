@@ -28,6 +28,7 @@ extern int flush_threshold;
 extern bool exact_search;
 extern int shared_memory_mb;  // kyrodb.shared_memory_size
 extern bool prewarm;
+extern int merge_work_mem_mb;  // kyrodb.merge_work_mem
 
 // WITH (m = 16, ef_construction = 64)
 struct IndexOptions {
@@ -66,9 +67,11 @@ struct PoolPin {
 // image was in last time (-1 if unknown).
 PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint);
 void pool_unpin(int slot, uint64 incarnation);
-// Drops the images of `owner`'s build whose segment is not in `keep` (those
-// pinned by a scan when their last pin goes).
-void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep);
+// Drops the images of `owner`'s build whose segment is older than
+// `next_segment_id` and not in `keep`: merged away for good (those pinned by
+// a scan go when their last pin does). Newer segments are left alone, so a
+// stale directory never drops them.
+void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep, uint64 next_segment_id);
 struct PoolUsage {
     size_t arena_bytes = 0, used_bytes = 0;
     uint32 images = 0, pinned = 0;
@@ -139,9 +142,10 @@ struct HotAdvance {
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
              const std::vector<uint64> &replaced);
 
-// Rows one segment may hold so that building it stays within
-// maintenance_work_mem.
-size_t segment_capacity(uint32 dim, uint32 m);
+// Rows one segment may hold so that building it stays within `budget_kb`
+// (maintenance_work_mem for CREATE INDEX and flushes, kyrodb.merge_work_mem
+// for merges).
+size_t segment_capacity(uint32 dim, uint32 m, size_t budget_kb);
 
 // The maintenance lock: a heavyweight lock on the metapage. Flush, merge and
 // bulk delete hold it exclusively; a scan overtaken by several publishes in
@@ -149,9 +153,23 @@ size_t segment_capacity(uint32 dim, uint32 m);
 void lock_maintenance(Relation index, LOCKMODE mode);
 void unlock_maintenance(Relation index, LOCKMODE mode);
 
-// Moves the hot tier into a new segment, merging into it the small segments
-// and those VACUUM has emptied by half or more; returns the hot rows moved.
-uint64 flush_hot_tier(Relation index);
+// Moves the hot tier into new segments (each within maintenance_work_mem),
+// then merges segments (size-tiered, and those VACUUM has emptied by half or
+// more); returns the hot rows moved. When the directory is full and nothing
+// can be merged, an explicit call fails; VACUUM and the worker warn and go on.
+uint64 flush_hot_tier(Relation index, bool explicit_call);
+// Merges segments while the policy finds a group to merge (no lock taken:
+// CREATE INDEX, or a caller holding the maintenance lock).
+void merge_segments(Relation index);
+
+// Who may call an admin function: the table's owner, whoever may read it, or
+// also members of pg_stat_scan_tables (statistics only).
+enum class Access { Owner, Select, Stats };
+// The kyrodb index behind an admin function's regclass argument, opened with
+// `lockmode` once the caller's privilege on its table is checked (before the
+// lock, so that nobody can queue a lock on an index they may not use); an
+// error for anything else, a partitioned index included.
+Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode, Access access);
 
 // Index AM callbacks.
 IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info);

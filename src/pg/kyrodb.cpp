@@ -1,4 +1,5 @@
 // Module entry: the magic block, _PG_init, and the self-test of the error boundary.
+#include "crash.h"
 #include "guard.h"
 #include "index.h"
 
@@ -39,7 +40,13 @@ void _PG_init(void) {
     DefineCustomIntVariable("kyrodb.flush_threshold",
                             "Hot-tier rows at which an insert starts a background flush into a new segment (and VACUUM flushes).",
                             "Every query scans the hot tier exactly, so a smaller one answers faster.",
-                            &flush_threshold, 10000, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+                            &flush_threshold, 10000, 1, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("kyrodb.merge_work_mem",
+                            "Memory a merge of kyrodb segments may use to build the merged segment.",
+                            "Merges keep the number of segments (and so the cost of a query) low; a segment "
+                            "grows to at most what this allows. Flushes and CREATE INDEX use maintenance_work_mem.",
+                            &merge_work_mem_mb, 2048, 1, INT_MAX / 2, PGC_SUSET, GUC_UNIT_MB, nullptr, nullptr,
+                            nullptr);
     DefineCustomBoolVariable("kyrodb.exact_search",
                              "Makes kyrodb index scans compare the query with every indexed vector.",
                              "Exact answers from the index's own vectors, at the cost of a full scan; "
@@ -61,6 +68,7 @@ void _PG_init(void) {
                                  "So that the first queries after a restart or crash run at full speed.", &prewarm,
                                  true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     }
+    define_crash_settings();
     MarkGUCPrefixReserved("kyrodb");
     if (process_shared_preload_libraries_in_progress) {
         pool_register();

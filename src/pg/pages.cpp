@@ -1,11 +1,14 @@
 #include "pages.h"
 
+#include "crash.h"
+
 extern "C" {
 #include "access/genam.h"
 #include "access/generic_xlog.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/smgr.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 }
@@ -26,31 +29,59 @@ void set_page_used(Page page, Size used) {
     reinterpret_cast<PageHeader>(page)->pd_lower = static_cast<LocationIndex>(kPageDataOffset + used);
 }
 
-void read_meta(Relation index, MetaPage *out) {
-    Buffer buf = ReadBuffer(index, kMetaBlock);
-    LockBuffer(buf, BUFFER_LOCK_SHARE);
-    Page page = BufferGetPage(buf);
-    const MetaPage *meta = meta_of(page);
-    bool ok = !PageIsNew(page) && page_opaque(page)->kind == kPageMeta && meta->magic == kMetaMagic;
-    uint32 version = ok ? meta->version : 0;
-    if (ok) memcpy(out, meta, sizeof(MetaPage));
-    UnlockReleaseBuffer(buf);
-    if (!ok)
-        ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-                        errmsg("index \"%s\" is not a valid kyrodb index", RelationGetRelationName(index))));
-    if (version != kPageFormatVersion)
+namespace {
+
+// Why the metapage in `page` cannot be trusted, or null. O(1): only what
+// every user of the metapage relies on.
+const char *meta_problem(Page page) {
+    const MetaPage *m = meta_of(page);
+    if (PageIsNew(page)) return "its metapage is empty";
+    if (page_opaque(page)->kind != kPageMeta || m->magic != kMetaMagic) return "block 0 is not a kyrodb metapage";
+    if (m->version != kPageFormatVersion) return nullptr;  // reported separately
+    if (m->dim < 1 || m->dim > 16000) return "its dimensions are out of range";
+    if (m->n_segments > uint32(kMaxSegments) || m->n_free > uint32(kMaxFreeExtents))
+        return "its segment directory or free list is longer than the metapage holds";
+    if (m->n_blocks < 2) return "its page count is impossible";
+    const uint64 rs = hot_record_size(m->dim);
+    if (m->hot_start > m->hot_end || !BlockNumberIsValid(m->hot_head) || !BlockNumberIsValid(m->hot_tail) ||
+        m->hot_head >= m->n_blocks || m->hot_tail >= m->n_blocks || m->hot_head_pos > m->hot_tail_pos ||
+        m->hot_head_pos > m->hot_start * rs || m->hot_tail_pos > m->hot_end * rs ||
+        m->hot_end * rs - m->hot_tail_pos > kPageDataSize)
+        return "its hot-tier positions contradict each other";
+    return nullptr;
+}
+
+// Raises the error for a metapage that failed meta_problem or has another
+// format version. Call with no buffer lock held.
+[[noreturn]] void meta_error(Relation index, const char *problem, uint32 version) {
+    if (problem == nullptr)
         ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
                         errmsg("index \"%s\" has page format version %u, this kyrodb reads %u",
                                RelationGetRelationName(index), version, kPageFormatVersion),
                         errhint("REINDEX the index.")));
+    ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                    errmsg("index \"%s\" is not a valid kyrodb index", RelationGetRelationName(index)),
+                    errdetail("%s.", problem), errhint("REINDEX the index.")));
+    pg_unreachable();
 }
 
-Buffer extend_one(Relation index) {
-    LockRelationForExtension(index, ExclusiveLock);
-    Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, nullptr);
-    LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-    UnlockRelationForExtension(index, ExclusiveLock);
-    return buf;
+}  // namespace
+
+Buffer lock_meta(Relation index, int mode) {
+    Buffer buf = ReadBuffer(index, kMetaBlock);
+    LockBuffer(buf, mode);
+    Page page = BufferGetPage(buf);
+    const char *problem = meta_problem(page);
+    uint32 version = PageIsNew(page) ? 0 : meta_of(page)->version;
+    if (problem == nullptr && version == kPageFormatVersion) return buf;
+    UnlockReleaseBuffer(buf);
+    meta_error(index, problem, version);
+}
+
+void read_meta(Relation index, MetaPage *out) {
+    Buffer buf = lock_meta(index, BUFFER_LOCK_SHARE);
+    memcpy(out, meta_of(BufferGetPage(buf)), sizeof(MetaPage));
+    UnlockReleaseBuffer(buf);
 }
 
 void free_add(MetaPage *meta, BlockNumber first, uint32 blocks) {
@@ -74,7 +105,11 @@ void free_add(MetaPage *meta, BlockNumber first, uint32 blocks) {
             uint32 smallest = 0;
             for (uint32 i = 1; i < n; i++)
                 if (f[i].blocks < f[smallest].blocks) smallest = i;
-            if (f[smallest].blocks >= blocks) return;  // forget the new one
+            if (f[smallest].blocks >= blocks) {  // forget the new one
+                meta->forgotten += blocks;
+                return;
+            }
+            meta->forgotten += f[smallest].blocks;
             memmove(&f[smallest], &f[smallest + 1], sizeof(Extent) * (n - smallest - 1));
             n--;
             if (smallest < at) at--;
@@ -109,22 +144,65 @@ uint64 free_page_count(const MetaPage &meta) {
 
 namespace {
 
+// New pages at the end of the relation, found by extend() and recorded by
+// its caller in the metapage (with n_blocks) in one WAL record.
+struct Extension {
+    BlockNumber orphans;  // pages a crashed extension left unrecorded: [orphans, first)
+    BlockNumber first;
+    uint32 blocks;
+};
+
+// Makes the file hold `blocks` new pages past everything the metapage
+// accounts for. The caller holds the extension lock (so n_blocks and the
+// file's length cannot move) and no buffer lock. The pages are written as
+// zeros through smgr, not the buffer manager: the caller writes them later.
+Extension extend(Relation index, uint32 blocks) {
+    MetaPage meta;
+    read_meta(index, &meta);
+    SMgrRelation smgr = RelationGetSmgr(index);
+    BlockNumber length = smgrnblocks(smgr, MAIN_FORKNUM);
+    Extension e;
+    e.orphans = meta.n_blocks;
+    // A promoted standby's file may be shorter than its replayed metapage says.
+    e.first = Max(length, meta.n_blocks);
+    e.blocks = blocks;
+    PGAlignedBlock zero;
+    memset(zero.data, 0, BLCKSZ);
+    for (BlockNumber b = length; b < e.first + blocks; b++) {
+        smgrextend(smgr, MAIN_FORKNUM, b, zero.data, false);
+        if ((b & 1023) == 0) CHECK_FOR_INTERRUPTS();  // an error leaves orphans, adopted next time
+    }
+    crash_point("extend.unrecorded");
+    return e;
+}
+
+// Records an extension: orphans to the free list, n_blocks past the new pages.
+void record_extension(MetaPage *meta, const Extension &e) {
+    if (e.first > e.orphans) free_add(meta, e.orphans, e.first - e.orphans);
+    meta->n_blocks = e.first + e.blocks;
+}
+
+// A free claim slot of the metapage, or an error (a flush publishes each
+// segment before it writes the next, so at most two are in use).
+int claim_slot(Relation index, Buffer metabuf) {
+    const MetaPage *meta = meta_of(BufferGetPage(metabuf));
+    for (int i = 0; i < kMaxClaims; i++)
+        if (meta->claims[i].blocks == 0) return i;
+    UnlockReleaseBuffer(metabuf);
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("index \"%s\" has no free claim slot", RelationGetRelationName(index))));
+    pg_unreachable();
+}
+
 // Takes `blocks` recycled pages and records them as a claim; InvalidBlockNumber
-// if no free extent (or no claim slot) is there.
+// if no free extent has them.
 BlockNumber claim_free(Relation index, uint32 blocks) {
     BlockNumber first = InvalidBlockNumber;
-    Buffer metabuf = ReadBuffer(index, kMetaBlock);
-    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-    const MetaPage *peek = meta_of(BufferGetPage(metabuf));
-    int slot = -1;
-    for (int i = 0; i < kMaxClaims && slot < 0; i++)
-        if (peek->claims[i].blocks == 0) slot = i;
+    Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
     MetaPage probe;
-    if (slot >= 0) {
-        memcpy(&probe, peek, sizeof(MetaPage));
-        if (!free_take(&probe, blocks, &first)) slot = -1;
-    }
-    if (slot >= 0) {
+    memcpy(&probe, meta_of(BufferGetPage(metabuf)), sizeof(MetaPage));
+    if (free_take(&probe, blocks, &first)) {
+        int slot = claim_slot(index, metabuf);
         GenericXLogState *state = GenericXLogStart(index);
         MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
         free_take(meta, blocks, &first);
@@ -135,11 +213,40 @@ BlockNumber claim_free(Relation index, uint32 blocks) {
     return first;
 }
 
+// Extends the relation by `blocks` pages and records them as a claim. The
+// extension lock is held while the file grows, not while the pages are written.
+BlockNumber claim_new(Relation index, uint32 blocks) {
+    LockRelationForExtension(index, ExclusiveLock);
+    Extension e = extend(index, blocks);
+    Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
+    int slot = claim_slot(index, metabuf);
+    GenericXLogState *state = GenericXLogStart(index);
+    MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+    record_extension(meta, e);
+    meta->claims[slot] = Extent{e.first, blocks};
+    GenericXLogFinish(state);
+    UnlockReleaseBuffer(metabuf);
+    UnlockRelationForExtension(index, ExclusiveLock);
+    return e.first;
+}
+
 }  // namespace
 
+void grow(Relation index, uint32 blocks) {
+    LockRelationForExtension(index, ExclusiveLock);
+    Extension e = extend(index, blocks);
+    Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
+    GenericXLogState *state = GenericXLogStart(index);
+    MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+    record_extension(meta, e);
+    free_add(meta, e.first, e.blocks);
+    GenericXLogFinish(state);
+    UnlockReleaseBuffer(metabuf);
+    UnlockRelationForExtension(index, ExclusiveLock);
+}
+
 void return_claims(Relation index) {
-    Buffer metabuf = ReadBuffer(index, kMetaBlock);
-    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+    Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
     const MetaPage *peek = meta_of(BufferGetPage(metabuf));
     bool any = false;
     for (int i = 0; i < kMaxClaims; i++) any |= peek->claims[i].blocks > 0;
@@ -159,18 +266,12 @@ BlockNumber write_stream(Relation index, PageKind kind, const void *bytes, Size 
     const uint32 n = stream_blocks(size);
     const char *src = static_cast<const char *>(bytes);
     BlockNumber first = claim_free(index, n);
-    const bool recycled = BlockNumberIsValid(first);
+    if (!BlockNumberIsValid(first)) first = claim_new(index, n);
+    crash_point("stream.claimed");
 
-    // Extending: one holder of the extension lock at a time, so the blocks come out contiguous.
-    if (!recycled) LockRelationForExtension(index, ExclusiveLock);
     for (uint32 i = 0; i < n; i++) {
-        Buffer buf = recycled ? ReadBufferExtended(index, MAIN_FORKNUM, first + i, RBM_ZERO_AND_LOCK, nullptr)
-                              : ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, nullptr);
-        if (!recycled) {
-            LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-            if (i == 0) first = BufferGetBlockNumber(buf);
-        }
-        Assert(BufferGetBlockNumber(buf) == first + i);
+        if ((i & 255) == 0) CHECK_FOR_INTERRUPTS();  // the claim gives the pages back on the next flush
+        Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, first + i, RBM_ZERO_AND_LOCK, nullptr);
         Page page = BufferGetPage(buf);
         init_page(page, kind);
         Size off = Size(i) * kPageDataSize;
@@ -180,25 +281,52 @@ BlockNumber write_stream(Relation index, PageKind kind, const void *bytes, Size 
         MarkBufferDirty(buf);
         UnlockReleaseBuffer(buf);
     }
-    if (!recycled) UnlockRelationForExtension(index, ExclusiveLock);
 
     // Nothing points at these pages until the metapage is updated, which is
-    // logged after them: a crash in between leaves unreferenced (or claimed)
-    // pages only.
+    // logged after them: a crash in between leaves claimed pages only.
     if (RelationNeedsWAL(index)) log_newpage_range(index, MAIN_FORKNUM, first, first + n, true);
+    crash_point("stream.written");
     *n_blocks = n;
     return first;
 }
 
+namespace {
+
+// A hot-tier page of the chain, share- or exclusively locked, or
+// InvalidBuffer (nothing locked) if `blk` is not one: a reader that followed
+// a stale link.
+Buffer lock_hot_page(Relation index, const MetaPage &meta, BlockNumber blk, int mode) {
+    if (!BlockNumberIsValid(blk) || blk == kMetaBlock || blk >= meta.n_blocks) return InvalidBuffer;
+    Buffer buf = ReadBuffer(index, blk);
+    LockBuffer(buf, mode);
+    Page page = BufferGetPage(buf);
+    if (PageIsNew(page) || page_opaque(page)->kind != kPageHot) {
+        UnlockReleaseBuffer(buf);
+        return InvalidBuffer;
+    }
+    return buf;
+}
+
+[[noreturn]] void broken_chain(Relation index, BlockNumber blk) {
+    ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                    errmsg("hot tier of index \"%s\" is broken at block %u", RelationGetRelationName(index), blk),
+                    errhint("REINDEX the index.")));
+    pg_unreachable();
+}
+
+}  // namespace
+
 void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<BlockNumber> *out) {
-    for (BlockNumber blk = from; blk != to && BlockNumberIsValid(blk);) {
+    MetaPage meta;
+    read_meta(index, &meta);
+    for (BlockNumber blk = from; blk != to;) {
         if (out->size() == out->capacity())
             ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
                             errmsg("hot tier of index \"%s\" has more pages than its records need",
                                    RelationGetRelationName(index))));
+        Buffer buf = lock_hot_page(index, meta, blk, BUFFER_LOCK_SHARE);
+        if (!BufferIsValid(buf)) broken_chain(index, blk);
         out->push_back(blk);  // within capacity: cannot throw
-        Buffer buf = ReadBuffer(index, blk);
-        LockBuffer(buf, BUFFER_LOCK_SHARE);
         blk = page_opaque(BufferGetPage(buf))->next;
         UnlockReleaseBuffer(buf);
     }
@@ -217,22 +345,14 @@ void read_stream_pages(Relation index, BlockNumber first, Size size, void *out) 
     FreeAccessStrategy(bulk);
 }
 
-void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
-                      uint32 ef_construction) {
-    Buffer metabuf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, nullptr);
-    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-    Buffer hotbuf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, nullptr);
-    LockBuffer(hotbuf, BUFFER_LOCK_EXCLUSIVE);
-    if (BufferGetBlockNumber(metabuf) != kMetaBlock)
-        elog(ERROR, "kyrodb index \"%s\" is not empty", RelationGetRelationName(index));
+namespace {
 
-    GenericXLogState *state = GenericXLogStart(index);
-    Page metapage = GenericXLogRegisterBuffer(state, metabuf, GENERIC_XLOG_FULL_IMAGE);
-    Page hotpage = GenericXLogRegisterBuffer(state, hotbuf, GENERIC_XLOG_FULL_IMAGE);
+// The first two pages of an empty index: the metapage and the hot tier's page.
+void fill_initial_pages(Page metapage, Page hotpage, uint32 dim, kyrodb::Metric metric, uint32 m,
+                        uint32 ef_construction) {
     init_page(metapage, kPageMeta);
     init_page(hotpage, kPageHot);
     set_page_used(hotpage, 0);
-
     MetaPage *meta = meta_of(metapage);
     memset(meta, 0, sizeof(MetaPage));
     meta->magic = kMetaMagic;
@@ -244,83 +364,235 @@ void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metri
     std::random_device rd;
     meta->instance = (uint64(rd()) << 32) ^ rd() ^ uint64(GetCurrentTimestamp());
     meta->next_segment_id = 1;
-    meta->hot_head = meta->hot_tail = BufferGetBlockNumber(hotbuf);
+    meta->hot_head = meta->hot_tail = kMetaBlock + 1;
+    meta->n_blocks = 2;
     set_page_used(metapage, sizeof(MetaPage));
+}
+
+}  // namespace
+
+void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
+                      uint32 ef_construction) {
+    if (fork == INIT_FORKNUM) {
+        // The init fork of an unlogged index bypasses the buffer manager, as
+        // core AMs write theirs: written, WAL-logged (Generic WAL would not log
+        // it, the relation being unlogged) and synced, so that a crash reset
+        // and a standby both find it.
+        PGAlignedBlock pages[2];
+        fill_initial_pages(pages[0].data, pages[1].data, dim, metric, m, ef_construction);
+        SMgrRelation smgr = RelationGetSmgr(index);
+        for (BlockNumber blk = 0; blk < 2; blk++) {
+            PageSetChecksumInplace(pages[blk].data, blk);
+            smgrextend(smgr, INIT_FORKNUM, blk, pages[blk].data, true);
+            log_newpage(&smgr->smgr_rnode.node, INIT_FORKNUM, blk, pages[blk].data, true);
+        }
+        smgrimmedsync(smgr, INIT_FORKNUM);
+        return;
+    }
+    Buffer metabuf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, nullptr);
+    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+    Buffer hotbuf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, nullptr);
+    LockBuffer(hotbuf, BUFFER_LOCK_EXCLUSIVE);
+    if (BufferGetBlockNumber(metabuf) != kMetaBlock)
+        elog(ERROR, "kyrodb index \"%s\" is not empty", RelationGetRelationName(index));
+
+    GenericXLogState *state = GenericXLogStart(index);
+    Page metapage = GenericXLogRegisterBuffer(state, metabuf, GENERIC_XLOG_FULL_IMAGE);
+    Page hotpage = GenericXLogRegisterBuffer(state, hotbuf, GENERIC_XLOG_FULL_IMAGE);
+    fill_initial_pages(metapage, hotpage, dim, metric, m, ef_construction);
     GenericXLogFinish(state);
 
     UnlockReleaseBuffer(hotbuf);
     UnlockReleaseBuffer(metabuf);
 }
 
+namespace {
+
+// Most pages one hot-tier record touches: 8 + 16,000 * 4 bytes over pages of
+// kPageDataSize, starting anywhere in the first.
+constexpr int kMaxRecordPages = 10;
+// Generic WAL registers at most 4 buffers per record: the metapage and 3 pages.
+constexpr int kPagesPerRecord = MAX_GENERIC_XLOG_PAGES - 1;
+
+struct AppendPage {
+    Buffer buf;
+    bool fresh;  // taken from the free list: initialised and linked by the append
+    Size off;    // where the record's bytes go on the page
+    Size len;    // how many
+};
+
+void unlock_pages(AppendPage *pages, int n) {
+    for (int k = n - 1; k >= 0; k--) UnlockReleaseBuffer(pages[k].buf);
+}
+
+// Pages the hot tier grows by when the free list has none: a batch, so that
+// inserts take the extension lock rarely.
+uint32 grow_batch(const MetaPage &meta, uint32 needed) {
+    return Max(needed, Min(Max(meta.n_blocks / 64, BlockNumber(8)), BlockNumber(512)));
+}
+
+}  // namespace
+
 uint64 hot_append(Relation index, uint64 tid, const float *vector) {
-    Buffer metabuf = ReadBuffer(index, kMetaBlock);
-    LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-    const MetaPage *peek = meta_of(BufferGetPage(metabuf));
-    const Size record_size = hot_record_size(peek->dim);
+    Buffer metabuf;
+    AppendPage pages[kMaxRecordPages];
+    int n = 0;
+    Size record_size;
+    char *record = nullptr;
 
-    char *record = static_cast<char *>(palloc(record_size));
-    memcpy(record, &tid, sizeof(tid));
-    memcpy(record + sizeof(tid), vector, sizeof(float) * peek->dim);
+    // Lock the metapage, the tail and every page the record will reach:
+    // pages already linked after the tail (an earlier append that did not
+    // finish left them), then free pages. With too few free pages, grow the
+    // relation with no buffer lock held and start again.
+    for (;;) {
+        metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
+        const MetaPage *peek = meta_of(BufferGetPage(metabuf));
+        record_size = hot_record_size(peek->dim);
+        if (record == nullptr) {
+            record = static_cast<char *>(palloc0(record_size));
+            memcpy(record, &tid, sizeof(tid));
+            memcpy(record + sizeof(tid), vector, sizeof(float) * peek->dim);
+        }
+        // lock_meta checked 0 <= off <= kPageDataSize.
+        const Size off = peek->hot_end * record_size - peek->hot_tail_pos;
+        const Size first = Min(record_size, kPageDataSize - off);
+        const int n_new = int((record_size - first + kPageDataSize - 1) / kPageDataSize);
 
-    Buffer cur = ReadBuffer(index, peek->hot_tail);
-    LockBuffer(cur, BUFFER_LOCK_EXCLUSIVE);
-    Size off = peek->hot_end * record_size - peek->hot_tail_pos;
-    Size written = 0;
+        n = 0;
+        Buffer tail = lock_hot_page(index, *peek, peek->hot_tail, BUFFER_LOCK_EXCLUSIVE);
+        if (!BufferIsValid(tail)) {
+            UnlockReleaseBuffer(metabuf);
+            broken_chain(index, peek->hot_tail);
+        }
+        pages[n++] = AppendPage{tail, false, off, first};
+        BlockNumber next = page_opaque(BufferGetPage(tail))->next;
+        while (n - 1 < n_new && BlockNumberIsValid(next)) {
+            Buffer buf = lock_hot_page(index, *peek, next, BUFFER_LOCK_EXCLUSIVE);
+            if (!BufferIsValid(buf)) {
+                unlock_pages(pages, n);
+                UnlockReleaseBuffer(metabuf);
+                broken_chain(index, next);
+            }
+            pages[n++] = AppendPage{buf, false, 0, 0};
+            next = page_opaque(BufferGetPage(buf))->next;
+        }
+        const int n_fresh = n_new - (n - 1);
+        BlockNumber fresh[kMaxRecordPages];
+        bool enough = true;
+        if (n_fresh > 0) {
+            MetaPage probe;
+            memcpy(&probe, peek, sizeof(MetaPage));
+            for (int j = 0; j < n_fresh && enough; j++) enough = free_take(&probe, 1, &fresh[j]);
+        }
+        if (!enough) {
+            uint32 batch = grow_batch(*peek, uint32(n_fresh));
+            unlock_pages(pages, n);
+            UnlockReleaseBuffer(metabuf);
+            grow(index, batch);
+            continue;
+        }
+        for (int j = 0; j < n_fresh; j++)
+            pages[n++] = AppendPage{ReadBufferExtended(index, MAIN_FORKNUM, fresh[j], RBM_ZERO_AND_LOCK, nullptr),
+                                    true, 0, 0};
+        Size left = record_size - first;
+        for (int k = 1; k < n; k++) {
+            pages[k].len = Min(left, kPageDataSize);
+            left -= pages[k].len;
+        }
+        break;
+    }
 
-    // A record larger than a page spans several WAL records; hot_end moves
-    // only with the last, so a crash midway leaves the record unwritten.
-    while (written < record_size) {
+    // Writes into the registered image of page k, linking it first if fresh.
+    auto fill = [&](MetaPage *meta, Page *images, int k, Size *copied) {
+        if (pages[k].fresh) {
+            init_page(images[k], kPageHot);
+            BlockNumber taken;
+            free_take(meta, 1, &taken);
+            Assert(taken == BufferGetBlockNumber(pages[k].buf));
+            page_opaque(images[k - 1])->next = taken;
+            pages[k].fresh = false;
+        }
+        memcpy(page_data(images[k]) + pages[k].off, record + *copied, pages[k].len);
+        *copied += pages[k].len;
+        set_page_used(images[k], pages[k].off + pages[k].len);
+    };
+    auto publish_append = [&](MetaPage *meta) {
+        meta->hot_end++;
+        meta->hot_tail = BufferGetBlockNumber(pages[n - 1].buf);
+        meta->hot_tail_pos += uint64(n - 1) * kPageDataSize;
+    };
+
+    Page images[kMaxRecordPages];
+    Size copied = 0;
+    if (n <= kPagesPerRecord) {
+        // The common case, and every record up to ~4,000 dimensions: link,
+        // write and publish in one WAL record.
         GenericXLogState *state = GenericXLogStart(index);
         MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
-        Page page = GenericXLogRegisterBuffer(state, cur, 0);
-        Buffer fresh = InvalidBuffer;
-        if (off == kPageDataSize) {
-            BlockNumber reuse;
-            fresh = free_take(meta, 1, &reuse)
-                        ? ReadBufferExtended(index, MAIN_FORKNUM, reuse, RBM_ZERO_AND_LOCK, nullptr)
-                        : extend_one(index);
-            Page fresh_page = GenericXLogRegisterBuffer(state, fresh, GENERIC_XLOG_FULL_IMAGE);
-            init_page(fresh_page, kPageHot);
-            page_opaque(page)->next = BufferGetBlockNumber(fresh);
-            meta->hot_tail = BufferGetBlockNumber(fresh);
-            meta->hot_tail_pos += kPageDataSize;
-            page = fresh_page;
-            off = 0;
-        }
-        Size chunk = Min(record_size - written, kPageDataSize - off);
-        memcpy(page_data(page) + off, record + written, chunk);
-        off += chunk;
-        written += chunk;
-        set_page_used(page, off);
-        if (written == record_size) meta->hot_end++;
+        for (int k = 0; k < n; k++)
+            images[k] = GenericXLogRegisterBuffer(state, pages[k].buf, pages[k].fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
+        for (int k = 0; k < n; k++) fill(meta, images, k, &copied);
+        publish_append(meta);
         GenericXLogFinish(state);
-        if (BufferIsValid(fresh)) {
-            UnlockReleaseBuffer(cur);
-            cur = fresh;
+    } else {
+        // Larger records: first link the fresh pages, one WAL record each
+        // (taking a page from the free list and linking it is atomic), then
+        // write the bytes, the last record publishing them. A crash or error
+        // in between leaves pages linked after the tail and unpublished bytes,
+        // which the next append reuses and overwrites.
+        for (int k = 1; k < n; k++) {
+            if (!pages[k].fresh) continue;
+            GenericXLogState *state = GenericXLogStart(index);
+            MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
+            Page prev = GenericXLogRegisterBuffer(state, pages[k - 1].buf, 0);
+            Page page = GenericXLogRegisterBuffer(state, pages[k].buf, GENERIC_XLOG_FULL_IMAGE);
+            init_page(page, kPageHot);
+            BlockNumber taken;
+            free_take(meta, 1, &taken);
+            page_opaque(prev)->next = taken;
+            pages[k].fresh = false;
+            GenericXLogFinish(state);
+            crash_point("hot_append.linked");
+        }
+        for (int k = 0; k < n; k += kPagesPerRecord) {
+            int upto = Min(n, k + kPagesPerRecord);
+            bool last = upto == n;
+            GenericXLogState *state = GenericXLogStart(index);
+            MetaPage *meta = last ? meta_of(GenericXLogRegisterBuffer(state, metabuf, 0)) : nullptr;
+            for (int j = k; j < upto; j++) images[j] = GenericXLogRegisterBuffer(state, pages[j].buf, 0);
+            for (int j = k; j < upto; j++) fill(meta, images, j, &copied);
+            if (last) publish_append(meta);
+            GenericXLogFinish(state);
+            if (!last) crash_point("hot_append.written");
         }
     }
-    uint64 hot_rows = peek->hot_end - peek->hot_start;
-    UnlockReleaseBuffer(cur);
+    const MetaPage *done = meta_of(BufferGetPage(metabuf));
+    uint64 hot_rows = done->hot_end - done->hot_start;
+    unlock_pages(pages, n);
     UnlockReleaseBuffer(metabuf);
     pfree(record);
     return hot_rows;
 }
 
-void hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end) {
+bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end) {
     const Size record_size = hot_record_size(meta.dim);
     char *assembled = static_cast<char *>(palloc(record_size));
     uint64 rec = meta.hot_start;
     Size have = 0;  // bytes of record `rec` gathered into `assembled`
     BlockNumber blk = meta.hot_head;
     uint64 page_pos = meta.hot_head_pos;
+    bool stopped = false, consistent = true;
 
-    while (rec < meta.hot_end && BlockNumberIsValid(blk)) {
-        Buffer buf = ReadBuffer(index, blk);
-        LockBuffer(buf, BUFFER_LOCK_SHARE);
+    while (rec < meta.hot_end) {
+        Buffer buf = lock_hot_page(index, meta, blk, BUFFER_LOCK_SHARE);
+        if (!BufferIsValid(buf)) {
+            consistent = false;
+            break;
+        }
         Page page = BufferGetPage(buf);
         const char *data = page_data(page);
         const uint64 page_end = page_pos + kPageDataSize;
-        while (rec < meta.hot_end) {
+        while (rec < meta.hot_end && !stopped) {
             uint64 pos = rec * record_size + have;  // next byte of the record wanted
             if (pos >= page_end) break;
             Size avail = page_end - pos;
@@ -337,27 +609,20 @@ void hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *cont
             }
             uint64 tid;
             memcpy(&tid, whole, sizeof(tid));
-            if (tid != 0) visit(context, rec, tid, reinterpret_cast<const float *>(whole + sizeof(tid)));
+            if (tid != 0) stopped = !visit(context, tid, reinterpret_cast<const float *>(whole + sizeof(tid)));
             have = 0;
             rec++;
         }
         BlockNumber next = page_opaque(page)->next;
-        bool done = rec >= meta.hot_end;
         UnlockReleaseBuffer(buf);
-        if (done) break;
+        if (rec >= meta.hot_end || stopped) break;
         blk = next;
         page_pos += kPageDataSize;
     }
-    if (rec < meta.hot_end)
-        ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-                        errmsg("hot tier of index \"%s\" ends before record %llu of %llu",
-                               RelationGetRelationName(index), (unsigned long long) rec,
-                               (unsigned long long) meta.hot_end)));
-    if (end != nullptr) {
-        end->block = blk;
-        end->page_pos = page_pos;
-    }
     pfree(assembled);
+    if (!consistent) return false;
+    if (end != nullptr) *end = HotScanEnd{rec, blk, page_pos};
+    return true;
 }
 
 void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPointer, void *), void *state,
@@ -367,10 +632,10 @@ void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPoint
     uint64 page_pos = meta.hot_head_pos;
     uint64 rec = meta.hot_start;
     Size *dead = static_cast<Size *>(palloc(sizeof(Size) * (kPageDataSize / sizeof(uint64))));
-    while (rec < meta.hot_end && BlockNumberIsValid(blk)) {
+    while (rec < meta.hot_end) {
         const uint64 page_end = page_pos + kPageDataSize;
-        Buffer buf = ReadBuffer(index, blk);
-        LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+        Buffer buf = lock_hot_page(index, meta, blk, BUFFER_LOCK_EXCLUSIVE);
+        if (!BufferIsValid(buf)) broken_chain(index, blk);  // the maintenance lock holds flushes off
         Page page = BufferGetPage(buf);
         int n_dead = 0;
         // records whose TID (first 8 bytes) lies on this page
@@ -392,6 +657,7 @@ void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPoint
             for (int i = 0; i < n_dead; i++) memset(page_data(copy) + dead[i], 0, sizeof(uint64));
             GenericXLogFinish(xlog);
             *removed += n_dead;
+            crash_point("hot_delete.page");
         }
         BlockNumber next = page_opaque(page)->next;
         UnlockReleaseBuffer(buf);

@@ -22,7 +22,9 @@ extern "C" {
 namespace kyrodb::pg {
 
 constexpr uint32 kMetaMagic = 0x4B59524Fu;  // "KYRO"
-constexpr uint32 kPageFormatVersion = 1;
+// 2: pages accounted in the metapage (n_blocks), hot-tier appends published by
+// their last WAL record.
+constexpr uint32 kPageFormatVersion = 2;
 constexpr BlockNumber kMetaBlock = 0;
 constexpr int kMaxSegments = 128;
 constexpr int kMaxFreeExtents = 192;
@@ -71,19 +73,23 @@ struct MetaPage {
     uint64 next_segment_id;
     // hot tier: records of (uint64 heap tid, float[dim]) appended to a page chain
     uint64 hot_start;       // first record not yet flushed into a segment
-    uint64 hot_end;         // records appended
-    BlockNumber hot_head;   // page holding the first byte of record hot_start
-    BlockNumber hot_tail;   // last page of the chain
+    uint64 hot_end;         // records appended (published)
+    BlockNumber hot_head;   // page holding the first byte of record hot_start (or the page before)
+    BlockNumber hot_tail;   // page holding the end of record hot_end - 1; pages linked after
+                            // it belong to the hot tier too (left by an append that did not finish)
     uint64 hot_head_pos;    // stream offset of hot_head's first byte
     uint64 hot_tail_pos;    // stream offset of hot_tail's first byte
     uint32 n_segments;
-    uint32 unused;
+    // Every block below n_blocks is accounted for (metapage, a segment, the
+    // hot tier, a claim or the free list); blocks at or above it were added
+    // by an extension that crashed before recording them, and are free.
+    BlockNumber n_blocks;
     SegmentEntry segments[kMaxSegments];
     // Pages taken from `free_pages` by a flush that has not published yet; a
     // flush that finds any (it crashed or failed) gives them back first.
     Extent claims[kMaxClaims];
     uint32 n_free;
-    uint32 unused2;
+    uint32 forgotten;  // pages dropped because the free list was full (unused until REINDEX)
     Extent free_pages[kMaxFreeExtents];  // sorted by first, never adjacent
 };
 static_assert(sizeof(MetaPage) <= kPageDataSize, "metapage must fit in one page");
@@ -111,11 +117,16 @@ void init_page(Page page, PageKind kind);
 void set_page_used(Page page, Size used);
 
 // The metapage as of now (copied under a share lock). Errors if the index
-// is not a kyrodb index of this format.
+// is not a kyrodb index of this format or the metapage contradicts itself.
 void read_meta(Relation index, MetaPage *out);
+// Locks the metapage buffer in `mode` and checks it as read_meta does
+// (releasing the buffer before an error); returns the locked buffer.
+Buffer lock_meta(Relation index, int mode);
 
-// A new page at the end of the relation, pinned and exclusively locked.
-Buffer extend_one(Relation index);
+// Adds `blocks` new pages at the end of the relation and puts them on the
+// free list (with any pages a crashed extension left unrecorded). Takes the
+// extension lock, never while a buffer lock is held by the caller.
+void grow(Relation index, uint32 blocks);
 
 // The free-page list of the metapage. free_add keeps it sorted and merged; if
 // it is full the smallest extent is forgotten (its pages stay unused until
@@ -131,16 +142,18 @@ inline uint32 stream_blocks(Size size) {
     return n == 0 ? 1 : n;
 }
 // Writes `size` bytes (zeros when bytes is null) as contiguous `kind` pages,
-// logged as full-page images: recycled free pages (recorded as a claim in the
-// metapage until publish() clears it) or new pages at the end of the
-// relation. Returns the first block; *n_blocks gets the count. Only a holder
-// of the maintenance lock (or CREATE INDEX) writes streams.
+// logged as full-page images: recycled free pages or new pages at the end of
+// the relation, recorded as a claim in the metapage before they are written
+// (publish() clears it; a flush that fails leaves it for return_claims).
+// Returns the first block; *n_blocks gets the count. Only a holder of the
+// maintenance lock (or CREATE INDEX) writes streams.
 BlockNumber write_stream(Relation index, PageKind kind, const void *bytes, Size size, uint32 *n_blocks);
 // Gives back claims left by a flush that did not publish.
 void return_claims(Relation index);
 
 // Appends to *out the blocks of the hot-tier chain from `from` up to, not
 // including, `to`; *out must have room reserved (an error if it runs out).
+// Only the maintenance lock holder calls it (the chain before the tail is stable).
 void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<BlockNumber> *out);
 
 // Reads `size` stream bytes from contiguous pages starting at `first`.
@@ -154,14 +167,19 @@ void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metri
 // hot tier's rows after it.
 uint64 hot_append(Relation index, uint64 tid, const float *vector);
 
-// Visits the live hot-tier records [hot_start, hot_end) of `meta` in order.
-// The vector pointer is valid only during the call.
-using HotVisitor = void (*)(void *context, uint64 record, uint64 tid, const float *vector);
+// Visits the live hot-tier records [hot_start, hot_end) of `meta` in order,
+// while visit returns true. The vector pointer is valid only during the call.
+// Returns false, having decided nothing from page contents, if the chain is
+// not what `meta` describes (a flush freed its pages meanwhile): the caller
+// re-reads the metapage and starts again, or reports corruption if the
+// metapage did not move.
+using HotVisitor = bool (*)(void *context, uint64 tid, const float *vector);
 struct HotScanEnd {
-    BlockNumber block;  // page holding the first byte of record hot_end
-    uint64 page_pos;    // its stream offset
+    uint64 record;      // first record not visited (hot_end if all were)
+    BlockNumber block;  // page holding its first byte (or the page before)
+    uint64 page_pos;    // that page's stream offset
 };
-void hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end);
+bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end);
 
 // Clears the TID of every hot-tier record in [hot_start, hot_end) for which
 // callback says the heap row is dead; *removed and *live count them.

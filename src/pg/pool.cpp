@@ -164,6 +164,9 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
         exit_callback_registered = true;
     }
     held.reserve(held.size() + 1);  // no allocation (and no throw) while a pin is untracked
+    // Prepared once: a broadcast between our look and our sleep is not lost,
+    // and the sleep does not return at once on every pass.
+    pg_call([] { ConditionVariablePrepareToSleep(&control->changed); });
     for (;;) {
         LWLockAcquire(control->lock, LW_SHARED);
         // The slot this backend found the image in last time, if it still holds it: finding it
@@ -176,6 +179,7 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
         uint64 incarnation = ready ? pool->slot(slot).incarnation : 0;
         LWLockRelease(control->lock);
         if (ready) {
+            ConditionVariableCancelSleep();
             held.push_back(Held{slot, incarnation});
             result.outcome = PoolOutcome::Pinned;
             result.slot = slot;
@@ -183,13 +187,11 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
             result.bytes = pool->image(slot);
             return result;
         }
-        if (slot >= 0) {  // another backend is loading it
-            pg_call([] {
-                ConditionVariableTimedSleep(&control->changed, 100, PG_WAIT_EXTENSION);
-                ConditionVariableCancelSleep();
-            });
+        if (slot >= 0) {  // another backend is loading it: sleep until a load ends, then look again
+            pg_call([] { ConditionVariableTimedSleep(&control->changed, 100, PG_WAIT_EXTENSION); });
             continue;
         }
+        ConditionVariableCancelSleep();  // cannot raise
         LWLockAcquire(control->lock, LW_EXCLUSIVE);
         bool too_big = false;
         slot = pool->find(key) >= 0 ? -2 : pool->reserve(key, size, MyProcPid, &too_big);
@@ -231,10 +233,10 @@ void pool_unpin(int slot, uint64 incarnation) {
     unpin(Held{slot, incarnation});
 }
 
-void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep) {
+void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep, uint64 next_segment_id) {
     if (pool_state() != PoolState::Active) return;
     LWLockAcquire(control->lock, LW_EXCLUSIVE);
-    pool->forget(owner, keep.data(), uint32(keep.size()));
+    pool->forget(owner, keep.data(), uint32(keep.size()), next_segment_id);
     LWLockRelease(control->lock);
 }
 

@@ -91,10 +91,11 @@ kyrodb::Searcher &searcher() {
     return instance;
 }
 
-void visit_hot(void *context, uint64, uint64 tid, const float *vector) {
+bool visit_hot(void *context, uint64 tid, const float *vector) {
     auto *s = static_cast<ScanState *>(context);
     // capacity was reserved for every record: no allocation, no throw here
     s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
+    return true;
 }
 
 // Reads the directory, takes every segment's image and copies the hot tier.
@@ -114,10 +115,18 @@ void start_once(Relation index, ScanState &s) {
     }
     s.hot.clear();
     s.hot.reserve(meta.hot_end - meta.hot_start);
-    pg_call([&] { hot_scan(index, meta, visit_hot, &s, nullptr); });
+    bool consistent = false;
+    pg_call([&] { consistent = hot_scan(index, meta, visit_hot, &s, nullptr); });
     MetaPage after;
     pg_call([&] { read_meta(index, &after); });
     if (after.generation != meta.generation) throw StaleSegment();
+    if (!consistent)  // the chain was not what an unchanged directory says: not a race
+        pg_call([&] {
+            ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                            errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
+                                   RelationGetRelationName(index)),
+                            errhint("REINDEX the index.")));
+        });
 }
 
 void start(Relation index, ScanState &s) {

@@ -1,10 +1,19 @@
-// VACUUM and flush. ambulkdelete tombstones dead TIDs in segments and clears
-// them in the hot tier before the heap can reuse them; amvacuumcleanup
-// flushes a large hot tier into a new segment and rewrites segments that are
-// half tombstones; kyrodb_flush() and the background worker do the same.
-// Flush and bulk delete exclude each other with a heavyweight lock on the
-// metapage (the maintenance lock), so a row is never copied into a segment
-// while VACUUM decides it is dead.
+// VACUUM, flush and merge. ambulkdelete tombstones dead TIDs in segments and
+// clears them in the hot tier before the heap can reuse them; amvacuumcleanup
+// flushes a large hot tier into new segments and merges segments;
+// kyrodb_flush() and the background worker do the same. Flush and bulk
+// delete exclude each other with a heavyweight lock on the metapage (the
+// maintenance lock), so a row is never copied into a segment while VACUUM
+// decides it is dead.
+//
+// A flush turns the hot tier into segments of at most what
+// maintenance_work_mem allows to build, publishing each (segment and the hot
+// tier's new head in one metapage record). Merges then keep the number of
+// segments logarithmic: size-tiered, within kyrodb.merge_work_mem, dropping
+// tombstones. Nothing is built that cannot be published: the directory's
+// room is checked first, and pages a failed flush wrote stay claimed until
+// the next one gives them back.
+#include "crash.h"
 #include "guard.h"
 #include "index.h"
 
@@ -14,21 +23,21 @@
 
 extern "C" {
 #include "access/generic_xlog.h"
-#include "catalog/pg_am.h"
-#include "commands/defrem.h"
-#include "funcapi.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
-#include "utils/acl.h"
-#include "utils/lsyscache.h"
 }
 
 namespace kyrodb::pg {
+
+int merge_work_mem_mb = 2048;
+
 namespace {
 
-// Sets the given element bits in the tombstone pages of `entry`, directory
-// slot `segment_index` (stable: the caller holds the maintenance lock), and
-// records the new count in the metapage.
+// Marks elements `ids` (sorted) of directory slot `segment_index` (stable:
+// the caller holds the maintenance lock) as deleted: one WAL record per
+// tombstone page, which also counts them in the directory, so bits and
+// count never disagree.
 void add_tombstones(Relation index, uint32 segment_index, const SegmentEntry &entry,
                     const std::vector<uint32_t> &ids) {
     const uint64 bits_per_page = kPageDataSize * 8;
@@ -36,27 +45,27 @@ void add_tombstones(Relation index, uint32 segment_index, const SegmentEntry &en
         size_t i = 0;
         while (i < ids.size()) {
             uint64 page_no = ids[i] / bits_per_page;
+            Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
             Buffer buf = ReadBuffer(index, entry.tomb_first_block + BlockNumber(page_no));
             LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
             GenericXLogState *state = GenericXLogStart(index);
+            MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
             auto *bytes = reinterpret_cast<uint8 *>(page_data(GenericXLogRegisterBuffer(state, buf, 0)));
+            uint32 added = 0;
             for (; i < ids.size() && ids[i] / bits_per_page == page_no; i++) {
                 uint64 bit = ids[i] % bits_per_page;
-                bytes[bit / 8] |= uint8(1u << (bit % 8));
+                uint8 mask = uint8(1u << (bit % 8));
+                added += (bytes[bit / 8] & mask) == 0;
+                bytes[bit / 8] |= mask;
             }
+            SegmentEntry &slot = meta->segments[segment_index];
+            slot.tombstones += added;
+            slot.tomb_generation++;
             GenericXLogFinish(state);
             UnlockReleaseBuffer(buf);
+            UnlockReleaseBuffer(metabuf);
+            crash_point("tombstone.page");
         }
-
-        Buffer metabuf = ReadBuffer(index, kMetaBlock);
-        LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-        GenericXLogState *state = GenericXLogStart(index);
-        MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
-        meta->segments[segment_index].tombstones += static_cast<uint32>(ids.size());
-        meta->segments[segment_index].tomb_generation++;
-        meta->generation++;
-        GenericXLogFinish(state);
-        UnlockReleaseBuffer(metabuf);
     });
 }
 
@@ -64,103 +73,215 @@ struct Collected {
     std::vector<float> vectors;
     std::vector<uint64> tids;
     uint32 dim;
+    size_t limit;  // rows wanted
 };
 
-void collect_hot(void *context, uint64, uint64 tid, const float *vector) {
+bool collect_hot(void *context, uint64 tid, const float *vector) {
     auto *c = static_cast<Collected *>(context);
-    // capacity was reserved for every record: no allocation, no throw here
+    // capacity was reserved for `limit` rows: no allocation, no throw here
     c->vectors.insert(c->vectors.end(), vector, vector + c->dim);
     c->tids.push_back(tid);
+    return c->tids.size() < c->limit;
 }
 
 // A segment VACUUM has emptied by half or more is worth rewriting.
-bool half_empty(const SegmentEntry &e) { return e.tombstones * 2 >= e.count; }
-
-bool any_half_empty(const MetaPage &meta) {
-    for (uint32 s = 0; s < meta.n_segments; s++)
-        if (half_empty(meta.segments[s])) return true;
-    return false;
-}
+bool half_empty(const SegmentEntry &e) { return e.tombstones * 2 >= e.count && e.count > 0; }
+size_t live(const SegmentEntry &e) { return e.count - e.tombstones; }
 
 // Frees the shared memory of images whose segments were merged away.
-void forget_replaced(Relation index, const MetaPage &before) {
+void forget_replaced(Relation index) {
     MetaPage now;
     pg_call([&] { read_meta(index, &now); });
     std::vector<uint64> keep;
     for (uint32 i = 0; i < now.n_segments; i++) keep.push_back(now.segments[i].id);
-    pool_forget(image_key(index, before, 0), keep);
+    pool_forget(image_key(index, now, 0), keep, now.next_segment_id);
 }
 
+// Size-tiered: a group of segments, smallest first, each not much larger
+// than the group before it (and any half tombstones), merged into one.
+constexpr size_t kMergeRatio = 2;
+// Below this many free directory slots, the two smallest segments merge
+// whatever their sizes.
+constexpr uint32 kReserveSlots = 8;
+
+// The segments to merge next (ids), or none.
+std::vector<uint64> choose_merge(const MetaPage &meta, size_t capacity) {
+    std::vector<const SegmentEntry *> by_size;
+    for (uint32 s = 0; s < meta.n_segments; s++) by_size.push_back(&meta.segments[s]);
+    std::sort(by_size.begin(), by_size.end(),
+              [](const SegmentEntry *a, const SegmentEntry *b) { return live(*a) < live(*b); });
+    for (size_t first = 0; first < by_size.size(); first++) {
+        std::vector<uint64> group;
+        size_t total = 0;
+        bool rewrite = false;
+        for (size_t k = first; k < by_size.size(); k++) {
+            const SegmentEntry &e = *by_size[k];
+            bool joins = group.empty() || half_empty(e) || live(e) <= kMergeRatio * std::max<size_t>(total, 1);
+            if (!joins || total + live(e) > capacity) break;
+            group.push_back(e.id);
+            total += live(e);
+            rewrite |= half_empty(e);
+        }
+        if (group.size() >= 2 || rewrite) return group;
+    }
+    if (meta.n_segments + kReserveSlots > uint32(kMaxSegments) && by_size.size() >= 2 &&
+        live(*by_size[0]) + live(*by_size[1]) <= capacity)
+        return {by_size[0]->id, by_size[1]->id};
+    return {};
+}
+
+// Builds one segment from the live elements of `ids` and publishes it in
+// their place.
+void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids) {
+    Collected rows;
+    rows.dim = meta.dim;
+    size_t total = 0;
+    for (uint32 s = 0; s < meta.n_segments; s++)
+        if (std::find(ids.begin(), ids.end(), meta.segments[s].id) != ids.end()) total += live(meta.segments[s]);
+    rows.vectors.reserve(total * meta.dim);
+    rows.tids.reserve(total);
+    for (uint32 s = 0; s < meta.n_segments; s++) {
+        const SegmentEntry &e = meta.segments[s];
+        if (std::find(ids.begin(), ids.end(), e.id) == ids.end()) continue;
+        ImageRef image = segment_image(index, meta, e);
+        const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
+        for (uint32 id = 0; id < e.count; id++) {
+            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
+            const float *v = image.view.vector(id);
+            rows.vectors.insert(rows.vectors.end(), v, v + meta.dim);
+            rows.tids.push_back(image.view.payload(id));
+        }
+    }
+    if (rows.tids.empty()) {
+        publish(index, nullptr, nullptr, ids);  // every row was deleted: nothing to build
+    } else {
+        SegmentEntry entry =
+            write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
+        publish(index, &entry, nullptr, ids);
+    }
+    pg_call([] { crash_point("merge.published"); });
+    forget_replaced(index);
+}
+
+// Reports that the directory is full and nothing fits merge_work_mem; an
+// explicit flush fails, VACUUM and the background worker go on without it.
+bool directory_full(Relation index, bool explicit_call) {
+    const int level = explicit_call ? ERROR : (IsBackgroundWorker ? LOG : WARNING);
+    pg_call([&] {
+        ereport(level, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("index \"%s\" has %d segments, the most it can hold, and none can be merged",
+                               RelationGetRelationName(index), kMaxSegments),
+                        errdetail("New rows stay in the hot tier, which every query scans."),
+                        errhint("Raise kyrodb.merge_work_mem so that merged segments can be larger, or REINDEX "
+                                "with a larger maintenance_work_mem.")));
+    });
+    return false;
+}
 
 }  // namespace
 
 void lock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { LockPage(index, kMetaBlock, mode); }); }
 void unlock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { UnlockPage(index, kMetaBlock, mode); }); }
 
-// Size-tiered merging keeps the number of segments logarithmic in the rows:
-// the new segment absorbs every segment not much larger than itself (and any
-// that is half tombstones), as long as the build fits maintenance_work_mem.
-// Merging drops tombstoned elements.
-constexpr size_t kMergeRatio = 2;
+size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta.dim, meta.m, size_t(merge_work_mem_mb) << 10); }
 
-uint64 flush_hot_tier(Relation index) {
+void merge_segments(Relation index) {
+    for (;;) {
+        MetaPage meta;
+        pg_call([&] {
+            CHECK_FOR_INTERRUPTS();
+            read_meta(index, &meta);
+        });
+        std::vector<uint64> ids = choose_merge(meta, merge_capacity(meta));
+        if (ids.empty()) return;
+        merge(index, meta, ids);  // each merge removes a segment or rewrites a half-empty one: this ends
+    }
+}
+
+uint64 flush_hot_tier(Relation index, bool explicit_call) {
     lock_maintenance(index, ExclusiveLock);
     pg_call([&] { return_claims(index); });
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
-    if (meta.hot_end == meta.hot_start && !any_half_empty(meta)) {
-        unlock_maintenance(index, ExclusiveLock);
-        return 0;
-    }
-    Collected rows;
-    rows.dim = meta.dim;
-    rows.vectors.reserve((meta.hot_end - meta.hot_start) * meta.dim);
-    rows.tids.reserve(meta.hot_end - meta.hot_start);
-    HotScanEnd end;
-    pg_call([&] { hot_scan(index, meta, collect_hot, &rows, &end); });
-    const uint64 moved = rows.tids.size();
-
-    std::vector<const SegmentEntry *> by_size;
-    for (uint32 s = 0; s < meta.n_segments; s++) by_size.push_back(&meta.segments[s]);
-    std::sort(by_size.begin(), by_size.end(), [](const SegmentEntry *a, const SegmentEntry *b) {
-        return a->count - a->tombstones < b->count - b->tombstones;
-    });
-    const size_t capacity = segment_capacity(meta.dim, meta.m);
-    std::vector<uint64> replaced;
-    size_t total = moved;
-    for (const SegmentEntry *e : by_size) {
-        size_t live = e->count - e->tombstones;
-        bool emptied = half_empty(*e);
-        bool small = live <= kMergeRatio * std::max<size_t>(total, 1);
-        bool full = meta.n_segments - replaced.size() >= size_t(kMaxSegments);
-        if (total + live > capacity || !(emptied || small || full)) continue;
-        ImageRef image = segment_image(index, meta, *e);
-        const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
-        for (uint32 id = 0; id < e->count; id++) {
-            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
-            const float *v = image.view.vector(id);
-            rows.vectors.insert(rows.vectors.end(), v, v + meta.dim);
-            rows.tids.push_back(image.view.payload(id));
+    const uint64 target = meta.hot_end;  // rows inserted meanwhile wait for the next flush
+    const size_t capacity = segment_capacity(meta.dim, meta.m, size_t(maintenance_work_mem));
+    const Size record_size = hot_record_size(meta.dim);
+    uint64 moved = 0;
+    bool room = true;
+    while (meta.hot_start < target) {
+        if (meta.n_segments >= uint32(kMaxSegments)) {
+            std::vector<uint64> ids = choose_merge(meta, merge_capacity(meta));
+            if (ids.empty()) {
+                room = directory_full(index, explicit_call);
+                break;
+            }
+            merge(index, meta, ids);
+        } else {
+            Collected rows;
+            rows.dim = meta.dim;
+            rows.limit = std::min<uint64>(target - meta.hot_start, capacity);
+            rows.vectors.reserve(rows.limit * meta.dim);
+            rows.tids.reserve(rows.limit);
+            HotScanEnd end;
+            bool consistent = false;
+            MetaPage upto = meta;
+            upto.hot_end = target;
+            pg_call([&] {
+                consistent = hot_scan(index, upto, collect_hot, &rows, &end);
+                if (!consistent)
+                    ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                                    errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
+                                           RelationGetRelationName(index)),
+                                    errhint("REINDEX the index.")));
+                crash_point("flush.collected");
+            });
+            HotAdvance advance{end.record, end.block, end.page_pos, {}};
+            // pages the records fill, plus the partly filled first and last
+            advance.freed.reserve((end.record - meta.hot_start) * record_size / kPageDataSize + 2);
+            pg_call([&] { hot_chain(index, meta.hot_head, end.block, &advance.freed); });
+            if (rows.tids.empty()) {
+                publish(index, nullptr, &advance, {});  // every row was deleted: nothing to build
+            } else {
+                SegmentEntry entry = write_segment(index, meta, rows.vectors.data(), rows.tids.data(),
+                                                   rows.tids.size(), [](size_t) {}, true);
+                publish(index, &entry, &advance, {});
+            }
+            moved += rows.tids.size();
+            pg_call([] { crash_point("flush.published"); });
         }
-        replaced.push_back(e->id);
-        total += live;
+        pg_call([&] { read_meta(index, &meta); });
     }
-
-    HotAdvance advance{meta.hot_end, end.block, end.page_pos, {}};
-    // pages the old records fill, plus the partly filled first and last
-    advance.freed.reserve((meta.hot_end - meta.hot_start) * hot_record_size(meta.dim) / kPageDataSize + 2);
-    pg_call([&] { hot_chain(index, meta.hot_head, end.block, &advance.freed); });
-    if (rows.tids.empty()) {
-        publish(index, nullptr, &advance, replaced);  // every row was deleted: nothing to build
-    } else {
-        SegmentEntry entry =
-            write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
-        publish(index, &entry, &advance, replaced);
-    }
+    if (room) merge_segments(index);
     unlock_maintenance(index, ExclusiveLock);
-    forget_replaced(index, meta);
     return moved;
 }
+
+namespace {
+
+// Decides which of a segment's live elements are dead, calling VACUUM's
+// callback inside pg_call (it may raise: CREATE INDEX CONCURRENTLY's writes a
+// tuplesort) with no C++ object built or freed meanwhile.
+void find_dead(const SegmentEntry &entry, const ImageRef &image, IndexBulkDeleteCallback callback, void *state,
+               std::vector<uint32_t> *dead, double *live_rows) {
+    dead->clear();
+    dead->reserve(entry.count);
+    const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
+    const kyrodb::SegmentView &view = image.view;
+    pg_call([&] {
+        for (uint32 id = 0; id < entry.count; id++) {
+            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
+            ItemPointerData tid;
+            decode_tid(view.payload(id), &tid);
+            if (callback(&tid, state))
+                dead->push_back(id);  // within capacity: no allocation
+            else
+                (*live_rows)++;
+            if ((id & 4095) == 0) CHECK_FOR_INTERRUPTS();
+        }
+    });
+}
+
+}  // namespace
 
 IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
                                    IndexBulkDeleteCallback callback, void *state) {
@@ -171,31 +292,22 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
 
-    double live = 0;
+    double live_rows = 0;
     std::vector<uint32_t> dead;
     for (uint32 s = 0; s < meta.n_segments; s++) {
         const SegmentEntry &entry = meta.segments[s];
-        ImageRef image = segment_image(index, meta, entry);
-        const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
-        dead.clear();
-        for (uint32 id = 0; id < entry.count; id++) {
-            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
-            ItemPointerData tid;
-            decode_tid(image.view.payload(id), &tid);
-            if (callback(&tid, state))
-                dead.push_back(id);
-            else
-                live++;
+        {
+            ImageRef image = segment_image(index, meta, entry);
+            find_dead(entry, image, callback, state, &dead, &live_rows);
         }
         if (!dead.empty()) add_tombstones(index, s, entry, dead);
         stats->tuples_removed += dead.size();
-        pg_call([] { CHECK_FOR_INTERRUPTS(); });
     }
 
     uint64 hot_removed = 0, hot_live = 0;
     pg_call([&] { hot_delete(index, meta, callback, state, &hot_removed, &hot_live); });
     stats->tuples_removed += hot_removed;
-    stats->num_index_tuples = live + hot_live;
+    stats->num_index_tuples = live_rows + hot_live;
     unlock_maintenance(index, ExclusiveLock);
     return stats;
 }
@@ -205,14 +317,14 @@ IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResu
     if (info->analyze_only) return stats;
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
-    if (meta.hot_end - meta.hot_start >= static_cast<uint64>(flush_threshold) || any_half_empty(meta))
-        flush_hot_tier(index);
+    if (meta.hot_end - meta.hot_start >= static_cast<uint64>(flush_threshold) ||
+        !choose_merge(meta, merge_capacity(meta)).empty())
+        flush_hot_tier(index, false);
     if (stats == nullptr) {
         stats = static_cast<IndexBulkDeleteResult *>(palloc0(sizeof(IndexBulkDeleteResult)));
         pg_call([&] { read_meta(index, &meta); });
         double tuples = double(meta.hot_end - meta.hot_start);
-        for (uint32 s = 0; s < meta.n_segments; s++)
-            tuples += meta.segments[s].count - meta.segments[s].tombstones;
+        for (uint32 s = 0; s < meta.n_segments; s++) tuples += live(meta.segments[s]);
         stats->num_index_tuples = tuples;
         stats->estimated_count = true;
     }

@@ -26,10 +26,13 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 }
 
@@ -146,6 +149,10 @@ void register_workers() {
     BackgroundWorker w;
     fill_worker(&w, "kyrodb_prewarm_launcher_main", "kyrodb prewarm", InvalidOid);
     w.bgw_start_time = BgWorkerStart_ConsistentState;
+    // Restartable, so that the postmaster starts it again after a crash
+    // restart (a BGW_NEVER_RESTART worker is forgotten then); it stays idle
+    // once done so that it runs once per start.
+    w.bgw_restart_time = 10;
     RegisterBackgroundWorker(&w);
 }
 
@@ -189,7 +196,7 @@ void kyrodb_flush_worker_main(Datum index_oid) {
             break;
         }
         pgstat_report_activity(STATE_RUNNING, "flushing a kyrodb index");
-        uint64 moved = guarded([&] { return flush_hot_tier(index); });
+        uint64 moved = guarded([&] { return flush_hot_tier(index, false); });
         // Give the request back before looking at the hot tier: an insert that
         // reaches the threshold after this look starts a new worker, one that
         // reached it before is seen here.
@@ -238,8 +245,51 @@ void kyrodb_prewarm_launcher_main(Datum) {
         }
         if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED) proc_exit(1);
     }
-    proc_exit(0);
+    // Done until the next start or crash restart, when the postmaster starts it again.
+    for (;;) {
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
 }
+
+namespace {
+
+// Loads the images of one index in a subtransaction: a broken or dropped
+// index is reported in the log and the worker goes on with the next.
+uint32 prewarm_one(Oid oid) {
+    using namespace kyrodb::pg;
+    MemoryContext context = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    volatile uint32 segments = 0;
+    BeginInternalSubTransaction(nullptr);
+    PG_TRY();
+    {
+        Relation index = open_if_kyrodb(oid, AccessShareLock);
+        // an invalid index (a failed CREATE INDEX CONCURRENTLY) is never scanned
+        if (index != nullptr && index->rd_index->indisvalid) {
+            pgstat_report_activity(STATE_RUNNING, "prewarming a kyrodb index");
+            segments = guarded([&] { return prewarm_index(index); });
+        }
+        if (index != nullptr) relation_close(index, AccessShareLock);
+        ReleaseCurrentSubTransaction();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(context);
+        ErrorData *error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        ereport(LOG, (errmsg("kyrodb could not prewarm index %u: %s", oid, error->message)));
+        FreeErrorData(error);
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(context);
+    CurrentResourceOwner = owner;
+    return segments;
+}
+
+}  // namespace
 
 // A prewarm worker: loads the images of every kyrodb index of its database.
 void kyrodb_prewarm_worker_main(Datum) {
@@ -262,13 +312,7 @@ void kyrodb_prewarm_worker_main(Datum) {
         table_close(rel, AccessShareLock);
     }
     uint32 segments = 0;
-    for (Oid oid : indexes) {
-        Relation index = open_if_kyrodb(oid, AccessShareLock);
-        if (index == nullptr) continue;
-        pgstat_report_activity(STATE_RUNNING, "prewarming a kyrodb index");
-        segments += guarded([&] { return prewarm_index(index); });
-        relation_close(index, AccessShareLock);
-    }
+    for (Oid oid : indexes) segments += prewarm_one(oid);
     PopActiveSnapshot();
     CommitTransactionCommand();
     if (!indexes.empty())

@@ -141,14 +141,16 @@ TEST(ImagePool, ForgetsMergedAwaySegmentsOfOneBuild) {
     int pinned = p.pool->find(Pool::key(3));
     p.pool->pin(pinned);
     p.pool->pin(pinned);  // two scans hold it
+    ASSERT_GE(p.load(6, 1000), 0);  // newer than the directory below, which ends before segment 5
     const uint64_t keep[] = {4};
-    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1), 3u);  // 1 and 2 freed, 3 doomed
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1, 5), 3u);  // 1 and 2 freed, 3 doomed
+    EXPECT_GE(p.pool->find(Pool::key(6)), 0);                 // a stale directory keeps newer images
     EXPECT_EQ(p.pool->find(Pool::key(1)), -1);
     EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
     EXPECT_EQ(p.pool->find(Pool::key(3)), pinned);  // still readable by the scans that hold it
     EXPECT_GE(p.pool->find(Pool::key(4)), 0);
     EXPECT_GE(p.pool->find(Pool::key(2, 99)), 0);
-    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1), 0u);  // already doomed
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1, 5), 0u);  // already doomed
     uint64_t incarnation = p.pool->slot(pinned).incarnation;
     EXPECT_FALSE(p.pool->unpin(pinned));  // not the last pin
     EXPECT_TRUE(p.pool->unpin(pinned));   // the last: its holder frees it
@@ -157,7 +159,7 @@ TEST(ImagePool, ForgetsMergedAwaySegmentsOfOneBuild) {
     EXPECT_EQ(p.pool->find(Pool::key(3)), -1);
     EXPECT_FALSE(p.pool->release_if_doomed(pinned, incarnation));  // once
     // a new image in that slot is not doomed
-    int fresh = p.load(5, 1000);
+    int fresh = p.load(7, 1000);
     ASSERT_GE(fresh, 0);
     EXPECT_FALSE(p.pool->slot(fresh).doomed.load());
 }
