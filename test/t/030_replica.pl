@@ -50,4 +50,21 @@ is($standby->safe_psql('postgres', q(SET enable_seqscan = off;
 	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 1) LIMIT 5000) a WHERE id % 4 = 0)),
 	'0', 'standby never returns deleted rows');
 
+# a standby refuses a flush before building anything
+my ($ret, $out, $err) = $standby->psql('postgres', "SELECT kyrodb_flush('items_idx')");
+like($err, qr/recovery is in progress/, 'kyrodb_flush on a standby fails at once');
+# an unlogged index's init fork reaches the standby (written through smgr and WAL-logged)
+$primary->safe_psql('postgres', q(
+	CREATE UNLOGGED TABLE scratch (id int, v vector(4));
+	CREATE INDEX scratch_idx ON scratch USING kyrodb (v);));
+$primary->wait_for_catchup($standby);
+$standby->promote;
+$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'promotion failed';
+is($standby->safe_psql('postgres', q(
+	INSERT INTO scratch SELECT g, ARRAY[g, 1, 2, 3] FROM generate_series(1, 100) g;
+	SELECT kyrodb_verify_index('scratch_idx', true);
+	SET enable_seqscan = off;
+	SELECT id FROM scratch ORDER BY v <-> '[7,1,2,3]' LIMIT 1;)), "\n7",
+	'after promotion an unlogged kyrodb index starts empty and works');
+
 done_testing();

@@ -1,0 +1,119 @@
+-- Flushes, merges and VACUUM at small memory settings, the segment
+-- directory's limit, kyrodb_verify_index, and the admin functions' checks.
+CREATE TABLE grow (id bigserial PRIMARY KEY, v vector(16));
+CREATE INDEX grow_idx ON grow USING kyrodb (v);
+SET kyrodb.flush_threshold = 1000000;  -- no background flush: the test flushes
+
+-- 130 small flushes at maintenance_work_mem = 1MB: merges keep the segment
+-- count logarithmic (it used to grow by one per flush until the 128-segment
+-- directory was full, and then every flush and VACUUM failed)
+SET maintenance_work_mem = '1MB';
+DO $$
+BEGIN
+  FOR round IN 1..130 LOOP
+    INSERT INTO grow (v) SELECT ARRAY(SELECT sin(g * 16 + k + round * 1000) FROM generate_series(1, 16) k)
+      FROM generate_series(1, 100) g;
+    PERFORM kyrodb_flush('grow_idx');
+  END LOOP;
+END $$;
+SELECT segments <= 12 AS logarithmic, elements, hot_rows FROM kyrodb_index_stats('grow_idx');
+VACUUM grow;
+SELECT kyrodb_flush('grow_idx');
+SELECT kyrodb_verify_index('grow_idx', true);
+
+-- a flush builds segments of what maintenance_work_mem allows (about 600
+-- rows of 16 dimensions per MB), not one segment of the whole hot tier
+SET kyrodb.merge_work_mem = '1MB';
+INSERT INTO grow (v) SELECT ARRAY(SELECT cos(g * 16 + k) FROM generate_series(1, 16) k)
+  FROM generate_series(1, 5000) g;
+CREATE TEMP TABLE before AS SELECT segments FROM kyrodb_index_stats('grow_idx');
+SELECT kyrodb_flush('grow_idx');
+SELECT s.segments - b.segments >= 4 AS several_segments FROM kyrodb_index_stats('grow_idx') s, before b;
+SELECT kyrodb_verify_index('grow_idx', true);
+RESET kyrodb.merge_work_mem;
+RESET maintenance_work_mem;
+SET enable_seqscan = off;
+SET kyrodb.exact_search = on;
+SELECT count(*) AS all_found FROM (SELECT id FROM grow ORDER BY v <-> (SELECT v FROM grow LIMIT 1) LIMIT 20000) a;
+RESET kyrodb.exact_search;
+RESET enable_seqscan;
+DROP TABLE grow;
+
+-- the directory holds 128 segments: when it is full and no merge fits
+-- kyrodb.merge_work_mem, kyrodb_flush fails before building anything and
+-- VACUUM warns and completes (it used to fail for good)
+CREATE TABLE full_dir (id bigserial PRIMARY KEY, v vector(8));
+CREATE INDEX full_dir_idx ON full_dir USING kyrodb (v);
+SET kyrodb.flush_threshold = 1000000;
+SET maintenance_work_mem = '1MB';
+SET kyrodb.merge_work_mem = '1MB';
+DO $$
+BEGIN
+  FOR round IN 1..128 LOOP
+    INSERT INTO full_dir (v) SELECT ARRAY(SELECT sin(g * 8 + k + round * 10000) FROM generate_series(1, 8) k)
+      FROM generate_series(1, 1800) g;
+    PERFORM kyrodb_flush('full_dir_idx');
+  END LOOP;
+END $$;
+SELECT segments, hot_rows FROM kyrodb_index_stats('full_dir_idx');
+INSERT INTO full_dir (v) SELECT ARRAY[g, 1, 2, 3, 4, 5, 6, 7] FROM generate_series(1, 100) g;
+SELECT kyrodb_flush('full_dir_idx');
+SET kyrodb.flush_threshold = 10;
+VACUUM full_dir;
+SELECT segments, hot_rows FROM kyrodb_index_stats('full_dir_idx');
+SELECT kyrodb_verify_index('full_dir_idx', true);
+-- with room to merge, the next flush catches up
+RESET kyrodb.merge_work_mem;
+SELECT kyrodb_flush('full_dir_idx');
+SELECT segments < 128 AS merged, hot_rows FROM kyrodb_index_stats('full_dir_idx');
+SELECT kyrodb_verify_index('full_dir_idx', true);
+DROP TABLE full_dir;
+RESET maintenance_work_mem;
+
+-- kyrodb_verify_index
+CREATE TABLE checked (id int, v vector(3));
+INSERT INTO checked SELECT i, ARRAY[i, i % 7, 1] FROM generate_series(1, 500) i;
+CREATE INDEX checked_idx ON checked USING kyrodb (v);
+INSERT INTO checked SELECT i, ARRAY[i, 0, 0] FROM generate_series(501, 520) i;
+DELETE FROM checked WHERE id % 10 = 0;
+SELECT kyrodb_verify_index('checked_idx');
+SELECT kyrodb_verify_index('checked_idx', heapallindexed => true);
+VACUUM checked;
+SELECT kyrodb_verify_index('checked_idx', true);
+SELECT kyrodb_verify_index('checked');
+SELECT kyrodb_verify_index(NULL);
+
+-- admin functions: privileges are checked before any lock; partitioned
+-- indexes have no storage of their own
+CREATE ROLE maint_user;
+SET ROLE maint_user;
+SELECT kyrodb_index_stats('checked_idx');
+SELECT kyrodb_verify_index('checked_idx');
+SELECT kyrodb_flush('checked_idx');
+SET kyrodb.flush_threshold = 1;
+SET kyrodb.merge_work_mem = '1GB';
+SET kyrodb.crash_point = 'flush.published';
+RESET ROLE;
+GRANT pg_stat_scan_tables TO maint_user;
+SET ROLE maint_user;
+SELECT segments FROM kyrodb_index_stats('checked_idx');
+RESET ROLE;
+DROP ROLE maint_user;
+SET kyrodb.crash_point = 'no.such.point';
+SHOW kyrodb.crash_point;
+SHOW kyrodb.merge_work_mem;
+
+CREATE TABLE parted (id int, v vector(3)) PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200);
+INSERT INTO parted SELECT i, ARRAY[i, 1, 1] FROM generate_series(0, 199) i;
+CREATE INDEX parted_idx ON parted USING kyrodb (v);
+SELECT kyrodb_flush('parted_idx');
+SELECT kyrodb_index_stats('parted_idx');
+SELECT kyrodb_prewarm('parted_idx');
+SELECT kyrodb_verify_index('parted_idx');
+SELECT kyrodb_verify_index(i.indexrelid::regclass, true) FROM pg_inherits h JOIN pg_index i ON i.indexrelid = h.inhrelid
+  WHERE h.inhparent = 'parted_idx'::regclass;
+DROP TABLE parted;
+DROP TABLE checked;
+RESET kyrodb.flush_threshold;

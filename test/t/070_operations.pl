@@ -1,0 +1,138 @@
+# What operators and bad luck do to a kyrodb index:
+# - an unlogged index after a crash is reset from its init fork and works
+#   (its init fork used to be zeros, and the next INSERT hung forever);
+# - a flush holding the extension lock (stopped there by a crash point) holds
+#   up no query, and an insert waiting for that lock can be cancelled;
+#   terminating the flushing backend leaves an index that verifies;
+# - a CREATE INDEX CONCURRENTLY that fails inside VACUUM's callback
+#   (temp_file_limit) leaves no segment image pinned;
+# - cancel (statement_timeout) during CREATE INDEX, a flush and a long scan;
+# - DROP INDEX and REINDEX CONCURRENTLY while scans and inserts run;
+# - ALTER TABLE changing the column's type rebuilds the index.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use KyroTest;
+
+my $node = kyrodb_node('operations');
+my $random32 = q((SELECT array_agg(random()) FROM generate_series(1, 32) WHERE g > 0)::vector);
+
+# ---- unlogged index, crash
+$node->safe_psql('postgres', qq(
+	CREATE UNLOGGED TABLE u (id int, v vector(32));
+	CREATE INDEX u_idx ON u USING kyrodb (v);
+	INSERT INTO u SELECT g, $random32 FROM generate_series(1, 300) g;));
+crash_and_restart($node);
+is($node->safe_psql('postgres', 'SELECT count(*) FROM u'), '0', 'a crash empties the unlogged table');
+my ($ret, $out, $err) = $node->psql('postgres', qq(
+	INSERT INTO u SELECT g, $random32 FROM generate_series(1, 300) g;
+	SELECT kyrodb_verify_index('u_idx', true);), timeout => 60);
+is($ret . $err, '0', 'an unlogged kyrodb index takes inserts after a crash');
+is(rows_not_found($node, 'u'), '0', 'and finds every row');
+
+# ---- a flush stopped while it holds the extension lock
+$node->safe_psql('postgres', qq(
+	CREATE TABLE t (id bigserial PRIMARY KEY, v vector(32));
+	INSERT INTO t (v) SELECT $random32 FROM generate_series(1, 3000) g;
+	CREATE INDEX t_idx ON t USING kyrodb (v);
+	INSERT INTO t (v) SELECT $random32 FROM generate_series(1, 2000) g;));
+my $log_offset = -s $node->logfile;
+my ($fout, $ferr) = ('', '');
+my $flush = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-c',
+	"SET kyrodb.crash_point = 'extend.unrecorded'; SET kyrodb.crash_action = 'sleep'; SELECT kyrodb_flush('t_idx')"],
+	'>', \$fout, '2>', \$ferr);
+$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'extend'")
+  or die 'the flush did not stop at its crash point';
+my ($iout, $ierr) = ('', '');
+my $insert = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-c',
+	"SET statement_timeout = '4s'; INSERT INTO t (v) SELECT $random32 FROM generate_series(1, 5000) g"],
+	'>', \$iout, '2>', \$ierr);
+usleep(500_000);
+($ret, $out, $err) = $node->psql('postgres', q(SET statement_timeout = '3s'; SET enable_seqscan = off;
+	SELECT count(*) FROM (SELECT id FROM t ORDER BY v <-> (SELECT v FROM t LIMIT 1) LIMIT 10) a));
+is($out, '10', 'a query runs while a flush holds the extension lock and an insert waits for it');
+$insert->finish;
+like($ierr, qr/canceling statement due to statement timeout/, 'the waiting insert can be cancelled');
+$node->safe_psql('postgres', q(SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%kyrodb_flush%'
+	AND pid <> pg_backend_pid()));
+$flush->finish;
+like($ferr, qr/terminating connection/, 'the stopped flush was terminated');
+is($node->safe_psql('postgres', q(SELECT kyrodb_verify_index('t_idx', true))), '', 'the index verifies afterwards');
+$node->safe_psql('postgres', qq(INSERT INTO t (v) SELECT $random32 FROM generate_series(1, 100) g;
+	SELECT kyrodb_flush('t_idx');));
+is($node->safe_psql('postgres', q(SELECT hot_rows FROM kyrodb_index_stats('t_idx'))), '0', 'the next flush works');
+is(rows_not_found($node, 't'), '0', 'every row is found');
+
+# ---- CREATE INDEX CONCURRENTLY failing inside VACUUM's callback
+$node->safe_psql('postgres', q(
+	CREATE TABLE c (id int, v vector(4));
+	INSERT INTO c SELECT g, ARRAY[g, g % 7, g % 11, 1] FROM generate_series(1, 60000) g;));
+($ret, $out, $err) = $node->psql('postgres', q(
+	SET maintenance_work_mem = '1MB'; SET temp_file_limit = '64kB';
+	CREATE INDEX CONCURRENTLY c_idx ON c USING kyrodb (v);
+	SELECT 'after';));
+like($err, qr/temporary file size exceeds temp_file_limit/, 'CREATE INDEX CONCURRENTLY fails while validating');
+($ret, $out, $err) = $node->psql('postgres', q(
+	SET maintenance_work_mem = '1MB'; SET temp_file_limit = '64kB';
+	CREATE INDEX CONCURRENTLY c_idx2 ON c USING kyrodb (v);
+	SELECT pinned FROM kyrodb_memory();), on_error_stop => 0);
+is($out, '0', 'no segment image stays pinned by the failed command');
+$node->safe_psql('postgres', 'DROP INDEX c_idx; DROP INDEX c_idx2;');
+
+# ---- cancel during CREATE INDEX, a flush and a long scan
+($ret, $out, $err) = $node->psql('postgres', q(
+	SET statement_timeout = '300ms'; CREATE INDEX c_slow ON c USING kyrodb (v) WITH (ef_construction = 1000);));
+like($err, qr/canceling statement due to statement timeout/, 'CREATE INDEX can be cancelled');
+$node->safe_psql('postgres', q(
+	SET maintenance_work_mem = '1MB';
+	CREATE INDEX c_idx ON c USING kyrodb (v);
+	INSERT INTO c SELECT g, ARRAY[g, g % 5, g % 3, 2] FROM generate_series(60001, 90000) g;));
+($ret, $out, $err) = $node->psql('postgres', q(SET statement_timeout = '200ms'; SELECT kyrodb_flush('c_idx');));
+like($err, qr/canceling statement due to statement timeout/, 'a flush can be cancelled');
+($ret, $out, $err) = $node->psql('postgres', q(SET statement_timeout = '100ms'; SET enable_seqscan = off;
+	SET kyrodb.exact_search = on; SET kyrodb.max_scan_tuples = 10000000;
+	SELECT count(*) FROM (SELECT c1.id FROM c c1, c c2 WHERE c2.id < 1000
+	  ORDER BY c1.v <-> '[1,2,3,4]' LIMIT 10000000) a;));
+like($err, qr/canceling statement due to statement timeout/, 'a long scan can be cancelled');
+is($node->safe_psql('postgres', q(SELECT kyrodb_flush('c_idx') >= 0; SELECT kyrodb_verify_index('c_idx', true);)),
+	"t\n", 'the index verifies after the cancelled flush, and the next flush works');
+
+# ---- DROP INDEX and REINDEX CONCURRENTLY under scans and inserts
+my $script = "${PostgreSQL::Test::Utils::tmp_check}/mixed.sql";
+open my $f, '>', $script or die;
+print $f "INSERT INTO t (v) SELECT $random32 FROM generate_series(1, 5) g;\n";
+print $f "\\set r random(1, 4000)\n";
+print $f "SELECT id FROM t ORDER BY v <-> (SELECT v FROM t WHERE id = :r) LIMIT 10;\n";
+close $f;
+my ($pout, $perr) = ('', '');
+my $bench = IPC::Run::start(['pgbench', '-n', '-c', '2', '-T', '8', '-f', $script,
+	'-h', $node->host, '-p', $node->port, 'postgres'], '>', \$pout, '2>', \$perr);
+sleep 1;
+$node->safe_psql('postgres', 'REINDEX INDEX CONCURRENTLY t_idx');
+$node->safe_psql('postgres', 'CREATE INDEX t_idx2 ON t USING kyrodb (v)');
+sleep 1;
+$node->safe_psql('postgres', 'DROP INDEX t_idx2');
+$node->safe_psql('postgres', 'DROP INDEX CONCURRENTLY t_idx');
+$node->safe_psql('postgres', 'CREATE INDEX t_idx ON t USING kyrodb (v)');
+$bench->finish;
+is($?, 0, 'scans and inserts ran through REINDEX CONCURRENTLY and DROP INDEX without error')
+  or diag($perr);
+is($node->safe_psql('postgres', q(SELECT kyrodb_verify_index('t_idx', true))), '', 'the rebuilt index verifies');
+
+# ---- ALTER TABLE changing the column type
+$node->safe_psql('postgres', q(
+	CREATE TABLE a (id int, v vector(3));
+	INSERT INTO a SELECT g, ARRAY[g, 1, 1] FROM generate_series(1, 100) g;
+	CREATE INDEX a_idx ON a USING kyrodb (v);));
+($ret, $out, $err) = $node->psql('postgres', 'ALTER TABLE a ALTER COLUMN v TYPE vector(4) USING (v::real[] || 0::real)::vector(4)');
+is($ret . $err, '0', 'ALTER COLUMN TYPE rebuilds the index');
+is($node->safe_psql('postgres', q(SELECT kyrodb_verify_index('a_idx', true); SET enable_seqscan = off;
+	SELECT id FROM a ORDER BY v <-> '[7,1,1,0]' LIMIT 1)), "\n7", 'and the rebuilt index answers');
+($ret, $out, $err) = $node->psql('postgres', 'ALTER TABLE a ALTER COLUMN v TYPE real[]');
+like($err, qr/data type real\[\] has no default operator class for access method "kyrodb"/,
+	'a type the index cannot take is refused');
+
+done_testing();
