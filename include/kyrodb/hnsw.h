@@ -70,11 +70,21 @@ class Searcher {
                 std::vector<Neighbor> *out);
     // Exact: every live element, ascending by distance (ties by id).
     void exact(const SegmentView &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
+    // The same over a segment read on demand (bounded memory). Results are those of the in-memory
+    // search of the same image; if seg.corrupt() is set afterwards they mean nothing.
+    void search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                std::vector<Neighbor> *out);
+    void exact(const PagedSegment &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
 
   private:
-    template <Metric M>
-    void search_impl(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+    template <Metric M, class Graph>
+    void search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                      std::vector<Neighbor> *out);
+    template <class Graph>
+    void search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                    std::vector<Neighbor> *out);
+    template <class Graph>
+    void exact_any(const Graph &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
     // Starts a new search over `count` elements: afterwards nothing is marked visited. O(1) except
     // when the marks grow or the epoch wraps (every 65,535 searches).
     void new_visit(uint32_t count);

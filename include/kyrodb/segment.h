@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kyrodb/metric.h"
 
@@ -42,6 +43,11 @@ static_assert(sizeof(SegmentHeader) == 96, "the header is part of the on-disk fo
 // would not fit the format (more than UINT32_MAX upper slots).
 SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots);
 
+// The checks open() and attach() make of a header against the image's size: magic, version,
+// metric, dimensions, m, entry point, and every section (but the upper-level one, whose size
+// depends on the levels) aligned and inside total_size <= size. False and *error otherwise.
+bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string *error);
+
 // Read-only view of an image. open() validates magic, version, that every section lies inside
 // `size`, that ids in neighbour lists are < count (and, on upper levels, name elements that reach
 // that level), levels <= max_level, entry_point valid; returns false and sets *error otherwise.
@@ -53,6 +59,8 @@ SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t c
 // The view does not own the bytes. Copyable; all members are const and thread-safe.
 class SegmentView {
   public:
+    static constexpr bool kInMemory = true;  // accessors are pointer arithmetic: worth prefetching
+
     static bool open(const void *image, std::size_t size, SegmentView *out, std::string *error);
     static bool attach(const void *image, std::size_t size, SegmentView *out, std::string *error);
 
@@ -75,6 +83,7 @@ class SegmentView {
     const uint8_t *data() const { return base_; }  // image start
 
   private:
+    friend class PagedSegment;
     static bool open_checked(const void *image, std::size_t size, bool check_graph, SegmentView *out,
                              std::string *error);
     SegmentHeader header_{};
@@ -85,6 +94,44 @@ class SegmentView {
     const uint32_t *upper_index_ = nullptr;
     const uint32_t *upper_ = nullptr;
     const uint64_t *payloads_ = nullptr;
+};
+
+// Reads bytes of a segment image that is not in memory (the adapter reads them from index
+// pages). read() may throw; whatever it throws leaves the search that called it.
+class ImageReader {
+  public:
+    virtual ~ImageReader() = default;
+    virtual void read(uint64_t offset, std::size_t size, void *dst) = 0;
+};
+
+// A segment searched in place of its image, through an ImageReader: memory O(dim + m) whatever
+// the segment's size, every byte read from the reader on demand. Nothing read is trusted: the
+// header is checked as attach() checks it, and a neighbour list, level or upper-level index that
+// contradicts it is read as an empty list and sets corrupt() (pages may have been reused while the
+// search ran: the caller then checks whether the segment still exists). Accessors return pointers
+// into scratch that the next call of the same accessor overwrites. Not thread-safe.
+class PagedSegment {
+  public:
+    static constexpr bool kInMemory = false;
+
+    // Reads and checks the header of an image of `size` bytes.
+    static bool open(ImageReader *reader, std::size_t size, PagedSegment *out, std::string *error);
+
+    const SegmentHeader &header() const { return header_; }
+    uint32_t count() const { return header_.count; }
+    uint32_t dim() const { return header_.dim; }
+    Metric metric() const { return Metric(header_.metric); }
+    const float *vector(uint32_t i) const;
+    const uint32_t *neighbours(uint32_t i, int level, uint32_t *n) const;
+    uint64_t payload(uint32_t i) const;
+    bool corrupt() const { return corrupt_; }
+
+  private:
+    ImageReader *reader_ = nullptr;
+    SegmentHeader header_{};
+    mutable std::vector<float> vector_;
+    mutable std::vector<uint32_t> list_;
+    mutable bool corrupt_ = false;
 };
 
 }  // namespace kyrodb

@@ -62,12 +62,15 @@ void Searcher::new_visit(uint32_t count) {
     }
 }
 
-template <Metric M>
-void Searcher::search_impl(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+template <Metric M, class Graph>
+void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                            std::vector<Neighbor> *out) {
+    // Prefetching an image in memory overlaps loads with distances; a paged read is a copy already.
+    auto prefetch = [vector_bytes = std::size_t(seg.dim()) * sizeof(float)](const Graph &g, uint32_t id) {
+        if constexpr (Graph::kInMemory) prefetch_vector(g.vector(id), vector_bytes);
+    };
     const RankingDistance<M> dist(seg.dim());
     const uint32_t count = seg.count();
-    const std::size_t vector_bytes = std::size_t(seg.dim()) * sizeof(float);
 
     // Greedy descent: the nearest node of each upper level is the entry to the next.
     uint32_t cur = seg.header().entry_point;
@@ -77,7 +80,7 @@ void Searcher::search_impl(const SegmentView &seg, const float *query, std::size
             changed = false;
             uint32_t n;
             const uint32_t *ids = seg.neighbours(cur, level, &n);
-            for (uint32_t j = 0; j < n; j++) prefetch_vector(seg.vector(ids[j]), vector_bytes);
+            for (uint32_t j = 0; j < n; j++) prefetch(seg, ids[j]);
             for (uint32_t j = 0; j < n; j++) {
                 float d = dist(query, seg.vector(ids[j]));
                 if (d < cur_dist) {
@@ -120,11 +123,12 @@ void Searcher::search_impl(const SegmentView &seg, const float *query, std::size
             if (visited[id] == epoch) continue;
             visited[id] = epoch;
             batch[nb++] = id;
-            prefetch_vector(seg.vector(id), vector_bytes);
+            prefetch(seg, id);
         }
         n_visited += nb;
         // The next node to expand is likely the current nearest candidate: fetch its list.
-        if (!candidates_.empty()) __builtin_prefetch(seg.neighbours(candidates_.front().id, 0, &n));
+        if constexpr (Graph::kInMemory)
+            if (!candidates_.empty()) __builtin_prefetch(seg.neighbours(candidates_.front().id, 0, &n));
 
         for (uint32_t j = 0; j < nb; j++) {
             const uint32_t id = batch[j];
@@ -163,13 +167,14 @@ void Searcher::search_impl(const SegmentView &seg, const float *query, std::size
     out->assign(results_.begin(), results_.end());
 }
 
-void Searcher::search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                      std::vector<Neighbor> *out) {
+template <class Graph>
+void Searcher::search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                          std::vector<Neighbor> *out) {
     if (seg.count() == 0 || ef == 0) {
         out->clear();
         return;
     }
-    if (ef >= seg.count()) return exact(seg, query, deleted, out);  // the answer is all of it: exactly
+    if (ef >= seg.count()) return exact_any(seg, query, deleted, out);  // the answer is all of it: exactly
     switch (seg.metric()) {
     case Metric::L2:
         return search_impl<Metric::L2>(seg, query, ef, deleted, out);
@@ -180,14 +185,31 @@ void Searcher::search(const SegmentView &seg, const float *query, std::size_t ef
     }
 }
 
-void Searcher::exact(const SegmentView &seg, const float *query, const uint64_t *deleted,
-                     std::vector<Neighbor> *out) {
+template <class Graph>
+void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out) {
     out->clear();
     const uint32_t count = seg.count();
     for (uint32_t i = 0; i < count; i++) {
         if (!is_deleted(deleted, i)) out->push_back({index_distance(seg.metric(), query, seg.vector(i), seg.dim()), i});
     }
     std::sort(out->begin(), out->end(), ResultOrder());
+}
+
+void Searcher::search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                      std::vector<Neighbor> *out) {
+    search_any(seg, query, ef, deleted, out);
+}
+void Searcher::exact(const SegmentView &seg, const float *query, const uint64_t *deleted,
+                     std::vector<Neighbor> *out) {
+    exact_any(seg, query, deleted, out);
+}
+void Searcher::search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                      std::vector<Neighbor> *out) {
+    search_any(seg, query, ef, deleted, out);
+}
+void Searcher::exact(const PagedSegment &seg, const float *query, const uint64_t *deleted,
+                     std::vector<Neighbor> *out) {
+    exact_any(seg, query, deleted, out);
 }
 
 }  // namespace kyrodb

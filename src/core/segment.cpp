@@ -1,6 +1,7 @@
 #include "kyrodb/segment.h"
 
 #include <cstring>
+#include <algorithm>
 #include <stdexcept>
 
 namespace kyrodb {
@@ -28,7 +29,41 @@ bool section_sizes(uint64_t dim, uint64_t m, uint64_t count, uint64_t upper_slot
            mul(count, sizeof(uint64_t), &s->payload);
 }
 
+// Section `offset` holding `bytes` must be aligned and lie between the header and total_size.
+bool section_inside(const SegmentHeader &h, uint64_t offset, uint64_t bytes) {
+    uint64_t end;
+    return offset % kSegmentAlign == 0 && offset >= sizeof(SegmentHeader) && add(offset, bytes, &end) &&
+           end <= h.total_size;
+}
+
 }  // namespace
+
+bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string *error) {
+    auto fail = [error](const char *msg) {
+        if (error) *error = msg;
+        return false;
+    };
+    if (h.magic != kSegmentMagic) return fail("bad segment magic");
+    if (h.version != kSegmentVersion) return fail("unsupported segment version");
+    if (!valid_metric(h.metric)) return fail("bad segment metric");
+    if (h.dim == 0) return fail("bad segment dimension");
+    if (h.m < 2 || h.m0 != 2 * h.m) return fail("bad segment m/m0");
+    if (h.total_size > size) return fail("segment image truncated");
+    if (h.count == 0) {
+        if (h.max_level != -1 || h.entry_point != 0) return fail("bad entry point of an empty segment");
+    } else if (h.max_level < 0 || h.max_level > 255 || h.entry_point >= h.count) {
+        return fail("bad segment entry point or max level");
+    }
+    SectionSizes s;
+    // The upper section's size depends on the levels: checked by open(), once they are known.
+    if (!section_sizes(h.dim, h.m, h.count, 0, &s)) return fail("segment section sizes overflow");
+    if (!section_inside(h, h.vectors_offset, s.vectors) || !section_inside(h, h.level0_offset, s.level0) ||
+        !section_inside(h, h.levels_offset, s.levels) || !section_inside(h, h.upper_index_offset, s.upper_index) ||
+        !section_inside(h, h.payload_offset, s.payload) || h.upper_offset % kSegmentAlign != 0 ||
+        h.upper_offset < sizeof(SegmentHeader) || h.upper_offset > h.total_size)
+        return fail("segment section outside the image or misaligned");
+    return true;
+}
 
 SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots) {
     if (upper_slots >= kSegmentNoUpper) throw std::length_error("kyrodb: too many upper-level lists for a segment");
@@ -79,31 +114,8 @@ bool SegmentView::open_checked(const void *image, std::size_t size, bool check_g
     if (reinterpret_cast<uintptr_t>(image) % 8 != 0) return fail("segment image not 8-byte aligned");
     SegmentHeader h;
     std::memcpy(&h, image, sizeof h);
-    if (h.magic != kSegmentMagic) return fail("bad segment magic");
-    if (h.version != kSegmentVersion) return fail("unsupported segment version");
-    if (!valid_metric(h.metric)) return fail("bad segment metric");
-    if (h.dim == 0) return fail("bad segment dimension");
-    if (h.m < 2 || h.m0 != 2 * h.m) return fail("bad segment m/m0");
-    if (h.total_size > size) return fail("segment image truncated");
-    if (h.count == 0) {
-        if (h.max_level != -1 || h.entry_point != 0) return fail("bad entry point of an empty segment");
-    } else if (h.max_level < 0 || h.max_level > 255 || h.entry_point >= h.count) {
-        return fail("bad segment entry point or max level");
-    }
-
-    // Section `offset` holding `bytes` must be aligned and lie between the header and total_size.
-    auto section_ok = [&h](uint64_t offset, uint64_t bytes) {
-        uint64_t end;
-        return offset % kSegmentAlign == 0 && offset >= sizeof(SegmentHeader) && add(offset, bytes, &end) &&
-               end <= h.total_size;
-    };
-    SectionSizes s;
-    // The upper section's size depends on the levels: checked below, once they are known.
-    if (!section_sizes(h.dim, h.m, h.count, 0, &s)) return fail("segment section sizes overflow");
-    if (!section_ok(h.vectors_offset, s.vectors) || !section_ok(h.level0_offset, s.level0) ||
-        !section_ok(h.levels_offset, s.levels) || !section_ok(h.upper_index_offset, s.upper_index) ||
-        !section_ok(h.payload_offset, s.payload))
-        return fail("segment section outside the image or misaligned");
+    if (!check_segment_header(h, size, error)) return false;
+    auto section_ok = [&h](uint64_t offset, uint64_t bytes) { return section_inside(h, offset, bytes); };
 
     const uint8_t *base = static_cast<const uint8_t *>(image);
     SegmentView v;
@@ -150,6 +162,81 @@ bool SegmentView::open_checked(const void *image, std::size_t size, bool check_g
     }
     *out = v;
     return true;
+}
+
+bool PagedSegment::open(ImageReader *reader, std::size_t size, PagedSegment *out, std::string *error) {
+    if (size < sizeof(SegmentHeader)) {
+        if (error) *error = "segment image shorter than its header";
+        return false;
+    }
+    PagedSegment p;
+    reader->read(0, sizeof(SegmentHeader), &p.header_);
+    if (!check_segment_header(p.header_, size, error)) return false;
+    p.reader_ = reader;
+    p.vector_.resize(p.header_.dim);
+    p.list_.resize(1 + std::max(p.header_.m0, p.header_.m));
+    *out = std::move(p);
+    return true;
+}
+
+const float *PagedSegment::vector(uint32_t i) const {
+    if (i >= header_.count) {  // callers pass checked ids: a garbage list is already flagged
+        corrupt_ = true;
+        std::fill(vector_.begin(), vector_.end(), 0.0f);
+        return vector_.data();
+    }
+    reader_->read(header_.vectors_offset + uint64_t(i) * header_.dim * sizeof(float), header_.dim * sizeof(float),
+                  vector_.data());
+    return vector_.data();
+}
+
+const uint32_t *PagedSegment::neighbours(uint32_t i, int level, uint32_t *n) const {
+    *n = 0;
+    const SegmentHeader &h = header_;
+    if (i >= h.count || level < 0 || level > h.max_level) {
+        corrupt_ = true;
+        return list_.data() + 1;
+    }
+    uint32_t cap = level == 0 ? h.m0 : h.m;
+    uint64_t offset;
+    if (level == 0) {
+        offset = h.level0_offset + uint64_t(i) * (1 + h.m0) * sizeof(uint32_t);
+    } else {
+        uint8_t own_level;
+        uint32_t first;
+        reader_->read(h.levels_offset + i, 1, &own_level);
+        reader_->read(h.upper_index_offset + uint64_t(i) * sizeof(uint32_t), sizeof first, &first);
+        offset = h.upper_offset + (uint64_t(first) + uint64_t(level - 1)) * (1 + h.m) * sizeof(uint32_t);
+        // the upper section ends where the payloads begin
+        if (own_level < level || first == kSegmentNoUpper ||
+            offset + (1 + h.m) * sizeof(uint32_t) > h.payload_offset) {
+            corrupt_ = true;
+            return list_.data() + 1;
+        }
+    }
+    reader_->read(offset, (1 + cap) * sizeof(uint32_t), list_.data());
+    uint32_t listed = list_[0];
+    if (listed > cap) {
+        corrupt_ = true;
+        return list_.data() + 1;
+    }
+    for (uint32_t j = 1; j <= listed; j++)
+        if (list_[j] >= h.count) {
+            corrupt_ = true;
+            return list_.data() + 1;
+        }
+    *n = listed;
+    return list_.data() + 1;
+}
+
+uint64_t PagedSegment::payload(uint32_t i) const {
+    if (i >= header_.count) {
+        corrupt_ = true;
+        return 0;
+    }
+    uint64_t v;
+    reader_->read(header_.payload_offset + uint64_t(i) * sizeof(uint64_t), sizeof v, &v);
+    return v;
 }
 
 }  // namespace kyrodb

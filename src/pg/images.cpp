@@ -18,6 +18,7 @@ extern "C" {
 }
 
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 
@@ -35,13 +36,41 @@ struct LocalImage {
     std::unique_ptr<uint8_t, void (*)(void *)> bytes{nullptr, free};
     uint64 size = 0;
     kyrodb::SegmentView view;
+    uint64 last_used = 0;
 };
 struct Tombstones {
     uint64 generation;
     std::shared_ptr<const std::vector<uint64_t>> bits;
 };
 
+// This backend's own images, at most kyrodb.max_local_memory of them.
 std::map<kyrodb::PoolKey, std::shared_ptr<LocalImage>, KeyLess> local_images;
+uint64 local_bytes = 0;
+uint64 local_clock = 0;
+
+using LocalIterator = std::map<kyrodb::PoolKey, std::shared_ptr<LocalImage>, KeyLess>::iterator;
+LocalIterator drop_local(LocalIterator it) {
+    local_bytes -= it->second->size;  // a scan still holding it keeps the bytes until it ends
+    return local_images.erase(it);
+}
+
+uint64 local_limit() { return uint64(max_local_memory_mb) << 20; }
+
+// Makes room for `size` more bytes of local images by dropping those no scan
+// holds, least recently used first; false if that is not enough.
+bool make_local_room(uint64 size) {
+    if (size > local_limit()) return false;
+    while (local_bytes + size > local_limit()) {
+        auto victim = local_images.end();
+        for (auto it = local_images.begin(); it != local_images.end(); ++it)
+            if (it->second.use_count() == 1 && (victim == local_images.end() ||
+                                                it->second->last_used < victim->second->last_used))
+                victim = it;
+        if (victim == local_images.end()) return false;
+        drop_local(victim);
+    }
+    return true;
+}
 std::map<kyrodb::PoolKey, Tombstones, KeyLess> tombstones;
 std::map<kyrodb::PoolKey, int, KeyLess> pool_slots;  // where an image was in the pool last time
 
@@ -64,7 +93,7 @@ void forget_stale(const kyrodb::PoolKey &build, const MetaPage &meta) {
         return false;
     };
     for (auto it = local_images.begin(); it != local_images.end();)
-        it = same_build(it->first, build) && !listed(it->first.segment) ? local_images.erase(it) : std::next(it);
+        it = same_build(it->first, build) && !listed(it->first.segment) ? drop_local(it) : std::next(it);
     for (auto it = tombstones.begin(); it != tombstones.end();)
         it = same_build(it->first, build) && !listed(it->first.segment) ? tombstones.erase(it) : std::next(it);
     for (auto it = pool_slots.begin(); it != pool_slots.end();)
@@ -106,13 +135,14 @@ void load_image(Relation index, const MetaPage &meta, const SegmentEntry &entry,
 std::string megabytes(uint64 bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; }
 
 // The reasons an image is not shared, each reported once per backend.
-enum Fallback { kNotPreloaded, kDisabled, kTooBig, kFull, kFallbacks };
+enum Fallback { kNotPreloaded, kDisabled, kTooBig, kFull, kPaged, kFallbacks };
 bool reported[kFallbacks];
 
 void report_fallback(Fallback why, Relation index, const SegmentEntry &entry) {
     if (reported[why]) return;
     reported[why] = true;
-    std::string size = megabytes(entry.image_size), pool = std::to_string(shared_memory_mb) + " MB";
+    std::string size = megabytes(entry.image_size), pool = std::to_string(shared_memory_mb) + " MB",
+                local = std::to_string(max_local_memory_mb) + " MB";
     const int level = IsBackgroundWorker ? LOG : NOTICE;  // a worker's NOTICE reaches no one
     pg_call([&] {
         switch (why) {
@@ -120,12 +150,16 @@ void report_fallback(Fallback why, Relation index, const SegmentEntry &entry) {
                 ereport(level,
                         (errmsg("kyrodb is not in shared_preload_libraries, so each connection loads its own "
                                 "copy of index segments"),
+                         errdetail("A connection keeps copies within kyrodb.max_local_memory and reads the pages "
+                                   "of segments beyond it."),
                          errhint("Add kyrodb to shared_preload_libraries and restart the server for shared "
                                  "segment images, background flushes and prewarm.")));
                 break;
             case kDisabled:
                 ereport(level, (errmsg("kyrodb.shared_memory_size is 0, so each connection loads its own copy "
                                         "of index segments"),
+                                errdetail("A connection keeps copies within kyrodb.max_local_memory and reads the "
+                                          "pages of segments beyond it."),
                                  errhint("Set kyrodb.shared_memory_size and restart the server.")));
                 break;
             case kTooBig:
@@ -133,16 +167,30 @@ void report_fallback(Fallback why, Relation index, const SegmentEntry &entry) {
                         (errmsg("segment %llu of index \"%s\" (%s) is larger than kyrodb.shared_memory_size (%s)",
                                 (unsigned long long) entry.id, RelationGetRelationName(index), size.c_str(),
                                 pool.c_str()),
-                         errdetail("This connection loads its own copy of the segment."),
+                         errdetail("This connection keeps its own copy of the segment within "
+                                   "kyrodb.max_local_memory, or reads its pages."),
                          errhint("Raise kyrodb.shared_memory_size and restart the server.")));
                 break;
             case kFull:
                 ereport(level,
                         (errmsg("kyrodb.shared_memory_size (%s) is full of segment images in use",
                                 pool.c_str()),
-                         errdetail("This connection loads its own copy of segment %llu of index \"%s\" (%s).",
+                         errdetail("This connection keeps its own copy of segment %llu of index \"%s\" (%s) within "
+                                   "kyrodb.max_local_memory, or reads its pages.",
                                    (unsigned long long) entry.id, RelationGetRelationName(index), size.c_str()),
                          errhint("Raise kyrodb.shared_memory_size and restart the server.")));
+                break;
+            case kPaged:
+                ereport(level,
+                        (errmsg("segment %llu of index \"%s\" (%s) is searched through shared buffers: it does "
+                                "not fit kyrodb.max_local_memory (%s) of this connection",
+                                (unsigned long long) entry.id, RelationGetRelationName(index), size.c_str(),
+                                local.c_str()),
+                         errdetail("Such a search reads index pages for every element it visits, several times "
+                                   "slower than a search in memory; flushes and merges of the index wait "
+                                   "for the scan to end."),
+                         errhint("Search it in shared memory (kyrodb in shared_preload_libraries and a large "
+                                 "enough kyrodb.shared_memory_size), or raise kyrodb.max_local_memory.")));
                 break;
             default: break;
         }
@@ -194,20 +242,82 @@ bool shared_image(Relation index, const MetaPage &meta, const SegmentEntry &entr
     return true;
 }
 
-void local_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, const kyrodb::PoolKey &key,
-                 ImageRef *ref) {
+}  // namespace
+
+// Reads an image from the index's pages on demand, for a PagedSegment.
+class PageReader final : public kyrodb::ImageReader {
+  public:
+    PageReader(Relation index, const SegmentEntry &entry) : index_(index), entry_(entry) {}
+    void read(uint64_t offset, std::size_t size, void *dst) override {
+        if (offset + size > entry_.image_size) throw std::out_of_range("kyrodb: read past a segment image");
+        pg_call([&] {
+            if ((++reads_ & 1023) == 0) CHECK_FOR_INTERRUPTS();
+            char *out = static_cast<char *>(dst);
+            while (size > 0) {
+                BlockNumber blk = entry_.first_block + BlockNumber(offset / kPageDataSize);
+                Size within = offset % kPageDataSize, n = Min(size, kPageDataSize - within);
+                Buffer buf = ReadBuffer(index_, blk);
+                LockBuffer(buf, BUFFER_LOCK_SHARE);
+                memcpy(out, page_data(BufferGetPage(buf)) + within, n);
+                UnlockReleaseBuffer(buf);
+                out += n;
+                offset += n;
+                size -= n;
+            }
+        });
+    }
+
+  private:
+    Relation index_;
+    SegmentEntry entry_;
+    uint64 reads_ = 0;
+};
+
+struct PagedImage {
+    PagedImage(Relation index, const SegmentEntry &entry) : reader(index, entry) {}
+    PageReader reader;
+    kyrodb::PagedSegment segment;  // reads through `reader`: neither moves
+};
+
+namespace {
+
+// This backend's copy of the image, cached within kyrodb.max_local_memory.
+// A scan (`may_page`) gets false when it does not fit and reads the segment's
+// pages instead; maintenance gets a copy that is not kept.
+bool local_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, const kyrodb::PoolKey &key,
+                 bool may_page, ImageRef *ref) {
     auto found = local_images.find(key);
     if (found == local_images.end()) {
+        bool cached = make_local_room(entry.image_size);
+        if (!cached && may_page) return false;
         auto image = std::make_shared<LocalImage>();
         size_t rounded = (entry.image_size + kyrodb::kSegmentAlign - 1) / kyrodb::kSegmentAlign * kyrodb::kSegmentAlign;
         image->bytes.reset(static_cast<uint8_t *>(aligned_alloc(kyrodb::kSegmentAlign, rounded)));
         if (!image->bytes) throw std::bad_alloc();
         image->size = entry.image_size;
         load_image(index, meta, entry, image->bytes.get(), &image->view);
+        if (!cached) {
+            ref->view = image->view;
+            ref->keep = image;
+            return true;
+        }
         found = local_images.emplace(key, image).first;
+        local_bytes += image->size;
     }
+    found->second->last_used = ++local_clock;
     ref->view = found->second->view;
     ref->keep = found->second;
+    return true;
+}
+
+void paged_image(Relation index, const SegmentEntry &entry, ImageRef *ref) {
+    report_fallback(kPaged, index, entry);
+    auto paged = std::make_shared<PagedImage>(index, entry);
+    std::string error;
+    if (!kyrodb::PagedSegment::open(&paged->reader, entry.image_size, &paged->segment, &error))
+        corrupt(index, entry, error);
+    if (paged->segment.count() != entry.count) corrupt(index, entry, "it does not match its directory entry");
+    ref->paged = paged;
 }
 
 // The tombstone bitmap of a segment (count bits), read from its pages.
@@ -237,17 +347,18 @@ kyrodb::PoolKey image_key(Relation index, const MetaPage &meta, uint64 segment) 
     return kyrodb::PoolKey{(uint64(node.dbNode) << 32) | node.spcNode, node.relNode, meta.instance, segment};
 }
 
-ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry) {
+ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, bool may_page) {
     kyrodb::PoolKey key = image_key(index, meta, entry.id);
     if (local_images.find(key) == local_images.end() && pool_slots.find(key) == pool_slots.end())
         forget_stale(key, meta);  // a segment new to this backend: the directory may have moved on
     ImageRef ref;
     auto local = local_images.find(key);
     if (local != local_images.end()) {
+        local->second->last_used = ++local_clock;
         ref.view = local->second->view;
         ref.keep = local->second;
-    } else if (!shared_image(index, meta, entry, key, &ref)) {
-        local_image(index, meta, entry, key, &ref);
+    } else if (!shared_image(index, meta, entry, key, &ref) && !local_image(index, meta, entry, key, may_page, &ref)) {
+        paged_image(index, entry, &ref);
     }
     ref.deleted = deleted_bits(index, entry, key);
     return ref;
@@ -263,13 +374,37 @@ void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *byt
         }
 }
 
+void search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
+                  std::vector<kyrodb::Neighbor> *out) {
+    const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
+    if (image.paged)
+        searcher.search(image.paged->segment, query, ef, deleted, out);
+    else
+        searcher.search(image.view, query, ef, deleted, out);
+}
+
+void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
+                 std::vector<kyrodb::Neighbor> *out) {
+    const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
+    if (image.paged)
+        searcher.exact(image.paged->segment, query, deleted, out);
+    else
+        searcher.exact(image.view, query, deleted, out);
+}
+
+uint64 image_payload(const ImageRef &image, uint32 id) {
+    return image.paged ? image.paged->segment.payload(id) : image.view.payload(id);
+}
+
+bool image_read_garbage(const ImageRef &image) { return image.paged && image.paged->segment.corrupt(); }
+
 uint32 prewarm_index(Relation index) {
     for (int attempt = 0;; attempt++) {
         MetaPage meta;
         pg_call([&] { read_meta(index, &meta); });
         try {
             for (uint32 i = 0; i < meta.n_segments; i++) {
-                segment_image(index, meta, meta.segments[i]);
+                segment_image(index, meta, meta.segments[i], false);
                 pg_call([] {
                     crash_point("prewarm.loaded");
                     CHECK_FOR_INTERRUPTS();

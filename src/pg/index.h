@@ -15,6 +15,7 @@ extern "C" {
 #include <stdexcept>
 #include <vector>
 
+#include "kyrodb/hnsw.h"
 #include "kyrodb/image_pool.h"
 #include "kyrodb/segment.h"
 #include "pages.h"
@@ -28,7 +29,8 @@ extern int flush_threshold;
 extern bool exact_search;
 extern int shared_memory_mb;  // kyrodb.shared_memory_size
 extern bool prewarm;
-extern int merge_work_mem_mb;  // kyrodb.merge_work_mem
+extern int merge_work_mem_mb;   // kyrodb.merge_work_mem
+extern int max_local_memory_mb;  // kyrodb.max_local_memory
 
 // WITH (m = 16, ef_construction = 64)
 struct IndexOptions {
@@ -84,11 +86,14 @@ PoolUsage pool_usage(const kyrodb::PoolKey *owner);
 // truncated index has a new one) and the build's random instance id.
 kyrodb::PoolKey image_key(Relation index, const MetaPage &meta, uint64 segment);
 
+struct PagedImage;
 // A segment image a scan can search: in the shared pool (pinned while the
-// reference lives) or in this backend's memory. `deleted` is current as of
-// the directory entry it was asked for.
+// reference lives), in this backend's memory, or, for a scan when neither
+// can hold it, read from the index's pages on demand (`paged`). `deleted` is
+// current as of the directory entry it was asked for.
 struct ImageRef {
-    kyrodb::SegmentView view;
+    kyrodb::SegmentView view;                              // unless paged
+    std::shared_ptr<PagedImage> paged;
     std::shared_ptr<const std::vector<uint64_t>> deleted;  // null: none deleted
     std::shared_ptr<void> keep;                            // keeps the bytes alive
     bool shared = false;
@@ -99,7 +104,19 @@ struct ImageRef {
 struct StaleSegment : std::runtime_error {
     StaleSegment() : std::runtime_error("kyrodb segment was merged away while being read") {}
 };
-ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry);
+// `may_page`: a scan, which may read the segment's pages instead of a copy
+// (it must then hold the maintenance lock, so that the pages are not reused
+// under it); flush, merge and VACUUM get a copy (not kept beyond
+// kyrodb.max_local_memory).
+ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, bool may_page = false);
+// Searches over an image however it is held.
+void search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
+                  std::vector<kyrodb::Neighbor> *out);
+void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
+                 std::vector<kyrodb::Neighbor> *out);
+uint64 image_payload(const ImageRef &image, uint32 id);
+// A paged image read something that contradicts its header.
+bool image_read_garbage(const ImageRef &image);
 // Images of one index build (image_key's segment ignored) in this backend's
 // own memory: count and bytes.
 void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *bytes);

@@ -23,6 +23,7 @@ namespace kyrodb::pg {
 int ef_search = 40;
 int max_scan_tuples = 20000;
 int flush_threshold = 10000;
+int max_local_memory_mb = 256;
 bool exact_search = false;
 bool prewarm = true;
 }  // namespace kyrodb::pg
@@ -41,6 +42,12 @@ void _PG_init(void) {
                             "Hot-tier rows at which an insert starts a background flush into a new segment (and VACUUM flushes).",
                             "Every query scans the hot tier exactly, so a smaller one answers faster.",
                             &flush_threshold, 10000, 1, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("kyrodb.max_local_memory",
+                            "Memory one connection may use for its own copies of kyrodb segment images.",
+                            "Used for segments the shared pool cannot hold (or without preload). A segment "
+                            "beyond it is searched through shared buffers, bounded in memory and slower.",
+                            &max_local_memory_mb, 256, 0, INT_MAX / 2, PGC_USERSET, GUC_UNIT_MB, nullptr, nullptr,
+                            nullptr);
     DefineCustomIntVariable("kyrodb.merge_work_mem",
                             "Memory a merge of kyrodb segments may use to build the merged segment.",
                             "Merges keep the number of segments (and so the cost of a query) low; a segment "

@@ -59,6 +59,10 @@ struct ScanState {
     bool started = false;
     bool finished = false;
     size_t ef = 0;
+    uint64 generation = 0;   // of the directory the scan started from
+    bool paged = false;      // some segment is read from pages
+    bool locked = false;     // holding the maintenance lock (shared) until the scan ends
+    Relation index = nullptr;
     std::vector<Segment> segments;
     std::vector<HotRow> hot;
     std::vector<uint64> ready;
@@ -76,11 +80,16 @@ struct StateHolder {
     MemoryContextCallback callback;
 };
 
-void destroy_state(void *arg) {
-    auto *holder = static_cast<StateHolder *>(arg);
-    delete holder->state;
+// Drops the scan state; a held maintenance lock goes with it (or, when the
+// query failed, with the transaction).
+void release_state(StateHolder *holder, bool unlock) {
+    ScanState *s = holder->state;
     holder->state = nullptr;
+    if (s != nullptr && s->locked && unlock) unlock_maintenance(s->index, ShareLock);
+    delete s;
 }
+
+void destroy_state(void *arg) { release_state(static_cast<StateHolder *>(arg), false); }
 
 // Scratch of the HNSW search (visited marks sized to the largest segment),
 // kept for the backend's life: allocating it per query would cost more than
@@ -106,10 +115,12 @@ void start_once(Relation index, ScanState &s) {
     pg_call([&] { read_meta(index, &meta); });
     s.segments.clear();
     s.segments.reserve(meta.n_segments);
+    s.generation = meta.generation;
     for (uint32 i = 0; i < meta.n_segments; i++) {
         Segment seg;
         seg.entry = meta.segments[i];
-        seg.image = segment_image(index, meta, seg.entry);
+        seg.image = segment_image(index, meta, seg.entry, true);
+        s.paged |= seg.image.paged != nullptr;
         seg.returned.assign((seg.entry.count + 63) / 64, 0);
         s.segments.push_back(std::move(seg));
     }
@@ -145,21 +156,64 @@ void start(Relation index, ScanState &s) {
     // A scan starts over when the directory moves under it. On a primary, after
     // a few tries it holds off flushes and merges (the maintenance lock,
     // shared); a standby cannot hold off replay, so it just tries again.
+    //
+    // A segment read from pages needs them to stay its own until the scan
+    // ends: on a primary the scan then holds the lock to the end (taking it
+    // and starting over if it found out without it); a standby checks the
+    // directory after every stage instead.
     const bool standby = RecoveryInProgress();
+    s.index = index;
     for (int attempt = 0;; attempt++) {
-        bool locked = !standby && attempt >= 3;
-        if (locked) lock_maintenance(index, ShareLock);
+        if (!standby && !s.locked && attempt >= 3) {
+            lock_maintenance(index, ShareLock);
+            s.locked = true;
+        }
         try {
             start_once(index, s);
         } catch (const StaleSegment &) {
-            if (locked || attempt >= 100) throw;
+            if (s.locked || attempt >= 100) throw;
             pg_call([] { CHECK_FOR_INTERRUPTS(); });
             continue;
         }
-        if (locked) unlock_maintenance(index, ShareLock);
+        if (s.paged && !standby && !s.locked) {
+            lock_maintenance(index, ShareLock);
+            s.locked = true;
+            continue;  // the directory read before the lock may be gone already
+        }
         break;
     }
+    if (s.locked && !s.paged) {
+        unlock_maintenance(index, ShareLock);
+        s.locked = false;
+    }
     s.started = true;
+}
+
+// On a standby, where nothing holds replay off: the pages a paged segment
+// was read from are only trusted while the directory has not moved.
+void check_directory_unchanged(ScanState &s) {
+    MetaPage now;
+    pg_call([&] { read_meta(s.index, &now); });
+    if (now.generation == s.generation) return;
+    pg_call([&] {
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("index \"%s\" changed during a scan that reads its pages", RelationGetRelationName(s.index)),
+                        errdetail("Replay merged segments that the scan was reading from shared buffers."),
+                        errhint("Retry the query; with the index in shared memory (kyrodb.shared_memory_size) "
+                                "or in kyrodb.max_local_memory this cannot happen.")));
+    });
+}
+
+// A segment read from pages found something its header rules out. Under
+// the maintenance lock its pages cannot have been reused: corruption.
+void paged_inconsistent(ScanState &s, const Segment &seg) {
+    if (!s.locked) check_directory_unchanged(s);
+    pg_call([&] {
+        ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                        errmsg("segment %llu of index \"%s\" is corrupt: its graph contradicts its header",
+                               (unsigned long long) seg.entry.id, RelationGetRelationName(s.index)),
+                        errhint("REINDEX the index.")));
+    });
 }
 
 // One stage: search every segment at width ef, merge with the hot tier, and
@@ -172,16 +226,14 @@ void run_stage(ScanState &s) {
     s.candidates.clear();
     for (uint32 i = 0; i < s.segments.size(); i++) {
         Segment &seg = s.segments[i];
-        const kyrodb::SegmentView &view = seg.image.view;
-        const uint64_t *deleted = seg.image.deleted ? seg.image.deleted->data() : nullptr;
         const std::vector<kyrodb::Neighbor> *found = &seg.exact_results;
         // A beam this wide visits about as many elements as an exact scan.
         if (!seg.exact && (exact_search || s.ef * 8 >= seg.entry.count)) {
-            searcher().exact(view, s.query.data(), deleted, &seg.exact_results);
+            exact_image(searcher(), seg.image, s.query.data(), &seg.exact_results);
             seg.exact = true;
         }
         if (!seg.exact) {
-            searcher().search(view, s.query.data(), s.ef, deleted, &s.results);
+            search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results);
             found = &s.results;
             all_exact = false;
             // The far end of a beam is where HNSW misses most; rows past its
@@ -191,8 +243,10 @@ void run_stage(ScanState &s) {
                                                             : s.results[(s.results.size() - 1) / 2].distance);
         }
         for (const kyrodb::Neighbor &n : *found)
-            if (!seg.was_returned(n.id)) s.candidates.push_back({n.distance, i, n.id, view.payload(n.id)});
+            if (!seg.was_returned(n.id)) s.candidates.push_back({n.distance, i, n.id, image_payload(seg.image, n.id)});
+        if (image_read_garbage(seg.image)) paged_inconsistent(s, seg);
     }
+    if (s.paged && !s.locked) check_directory_unchanged(s);
     for (uint32 h = 0; h < s.hot.size(); h++)
         if (!s.hot[h].returned && s.hot[h].distance <= frontier)
             s.candidates.push_back({s.hot[h].distance, kHot, h, s.hot[h].tid});
@@ -252,8 +306,9 @@ void rescan(IndexScanDesc scan, ScanKey, int, ScanKey orderbys, int norderbys) {
             pg_call([&] { v = datum_get_vector(key->sk_argument); });
             fresh->query.assign(v->x, v->x + v->dim);
         }
-        delete static_cast<StateHolder *>(scan->opaque)->state;
-        static_cast<StateHolder *>(scan->opaque)->state = fresh.release();
+        auto *holder = static_cast<StateHolder *>(scan->opaque);
+        release_state(holder, true);
+        holder->state = fresh.release();
     });
 }
 
@@ -274,10 +329,6 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
     });
 }
 
-void end_scan(IndexScanDesc scan) {
-    auto *holder = static_cast<StateHolder *>(scan->opaque);
-    delete holder->state;
-    holder->state = nullptr;
-}
+void end_scan(IndexScanDesc scan) { release_state(static_cast<StateHolder *>(scan->opaque), true); }
 
 }  // namespace kyrodb::pg

@@ -264,6 +264,76 @@ TEST(HnswSearch, ImageReassembledFromPagesSearchesIdentically) {
     EXPECT_FALSE(SegmentView::attach(at, filled / 2, &attached, &error));
 }
 
+// Reads an image from memory in page-sized pieces, as the adapter reads index pages, and counts
+// the reads.
+class PieceReader : public kyrodb::ImageReader {
+  public:
+    explicit PieceReader(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+    void read(uint64_t offset, std::size_t size, void *dst) override {
+        ASSERT_LE(offset + size, bytes_.size());  // PagedSegment never reads outside the image
+        std::memcpy(dst, bytes_.data() + offset, size);
+        reads++;
+    }
+    std::vector<uint8_t> bytes_;
+    std::size_t reads = 0;
+};
+
+TEST(HnswSearch, PagedSegmentSearchesIdentically) {
+    const Built &b = built(Metric::L2);
+    PieceReader reader(b.image);
+    kyrodb::PagedSegment paged;
+    std::string error;
+    ASSERT_TRUE(kyrodb::PagedSegment::open(&reader, b.image.size(), &paged, &error)) << error;
+    Searcher searcher;
+    std::vector<Neighbor> want, got;
+    std::vector<uint64_t> deleted((b.seg.count() + 63) / 64, 0);
+    for (uint32_t i = 0; i < b.seg.count(); i += 3) deleted[i / 64] |= uint64_t(1) << (i % 64);
+    for (std::size_t q = 0; q < kQueries; q++) {
+        const float *query = &b.data.queries[q * kDim];
+        for (std::size_t ef : {10, 40, 200}) {
+            const uint64_t *none = nullptr;
+            for (const uint64_t *del : {none, static_cast<const uint64_t *>(deleted.data())}) {
+                searcher.search(b.seg, query, ef, del, &want);
+                searcher.search(paged, query, ef, del, &got);
+                ASSERT_EQ(want.size(), got.size());
+                for (std::size_t i = 0; i < want.size(); i++) {
+                    EXPECT_EQ(want[i].id, got[i].id);
+                    EXPECT_EQ(want[i].distance, got[i].distance);
+                    EXPECT_EQ(b.seg.payload(want[i].id), paged.payload(got[i].id));
+                }
+            }
+        }
+    }
+    searcher.exact(b.seg, b.data.queries.data(), nullptr, &want);
+    searcher.exact(paged, b.data.queries.data(), nullptr, &got);
+    ASSERT_EQ(want.size(), got.size());
+    for (std::size_t i = 0; i < want.size(); i++) EXPECT_EQ(want[i].id, got[i].id);
+    EXPECT_FALSE(paged.corrupt());
+    EXPECT_GT(reader.reads, 0u);
+}
+
+TEST(HnswSearch, PagedSegmentFlagsGarbageWithoutReadingOutside) {
+    const Built &b = built(Metric::L2);
+    // Overwrite the graph (as pages reused under a search would be): every read stays inside the
+    // image, the search ends, and the segment says it read nonsense.
+    std::vector<uint8_t> bytes = b.image;
+    const kyrodb::SegmentHeader &h = b.seg.header();
+    std::mt19937 rng(7);
+    for (uint64_t off = h.level0_offset; off < h.payload_offset; off++) bytes[off] = uint8_t(rng());
+    PieceReader reader(bytes);
+    kyrodb::PagedSegment paged;
+    std::string error;
+    ASSERT_TRUE(kyrodb::PagedSegment::open(&reader, bytes.size(), &paged, &error)) << error;
+    Searcher searcher;
+    std::vector<Neighbor> got;
+    searcher.search(paged, b.data.queries.data(), 40, nullptr, &got);
+    EXPECT_TRUE(paged.corrupt());
+    // a header that is not one is refused
+    std::vector<uint8_t> garbage(4096, 0x5a);
+    PieceReader bad(garbage);
+    EXPECT_FALSE(kyrodb::PagedSegment::open(&bad, garbage.size(), &paged, &error));
+}
+
 TEST(HnswSearch, EmptyAndSingleton) {
     BuildParams p{Metric::Cosine, 3};
     float v[3] = {1, 2, 3};
