@@ -79,7 +79,7 @@ $(BUILD)/kyrodb_driver: bench/driver.cpp $(wildcard bench/driver*.h) $(CORE_TEST
 $(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)
 	g++ $(CORE_CXXFLAGS) -march=native $(wildcard bench/*_bench.cpp) $(CORE_TEST_OBJS) -lbenchmark -lbenchmark_main -o $@
 
-.PHONY: unit deps test demo stop bench
+.PHONY: unit deps test demo stop bench soak
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
@@ -97,5 +97,8 @@ stop:
 
 bench:
 	bash bench/run.sh
+
+soak:
+	bash test/scripts/soak.sh
 
 EXTRA_CLEAN = $(BUILD) results regression.diffs regression.out tmp_check log

@@ -16,6 +16,7 @@ namespace kyrodb::pg {
 
 char *crash_point_setting = nullptr;
 int crash_action = kCrashError;
+int crash_sleep_ms = 600000;
 
 namespace {
 
@@ -33,6 +34,7 @@ const char *const kPoints[] = {
     "tombstone.page",        // VACUUM marked the deleted elements of one tombstone page
     "hot_delete.page",       // VACUUM cleared dead hot-tier rows on one page
     "prewarm.loaded",        // prewarm loaded one segment image of several
+    "scan.directory_read",   // a scan read the directory and its images, not yet the hot tier
 };
 
 const config_enum_entry kActions[] = {
@@ -59,9 +61,12 @@ void define_crash_settings() {
                                nullptr);
     DefineCustomEnumVariable("kyrodb.crash_action", "Testing only: what reaching kyrodb.crash_point does.",
                              "error raises an ERROR, panic makes the WAL so far durable and PANICs, sleep waits "
-                             "up to ten minutes (until cancelled where it can be).",
+                             "kyrodb.crash_sleep (until cancelled where it can be).",
                              &crash_action, kCrashError, kActions, PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr,
                              nullptr);
+    DefineCustomIntVariable("kyrodb.crash_sleep", "Testing only: how long crash_action sleep sleeps.", nullptr,
+                            &crash_sleep_ms, 600000, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_MS, nullptr,
+                            nullptr, nullptr);
 }
 
 void crash_point(const char *name) {
@@ -75,7 +80,7 @@ void crash_point(const char *name) {
             break;
         case kCrashSleep:
             ereport(LOG, (errmsg("kyrodb crash point \"%s\" reached, sleeping", name)));
-            for (int i = 0; i < 60000; i++) {
+            for (int i = 0; i < crash_sleep_ms / 10; i++) {
                 CHECK_FOR_INTERRUPTS();  // a no-op where interrupts are held off (a buffer lock is held)
                 pg_usleep(10000);
             }

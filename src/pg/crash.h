@@ -12,6 +12,7 @@ namespace kyrodb::pg {
 
 extern char *crash_point_setting;  // kyrodb.crash_point
 extern int crash_action;           // kyrodb.crash_action
+extern int crash_sleep_ms;         // kyrodb.crash_sleep
 enum CrashAction { kCrashError, kCrashPanic, kCrashSleep };
 
 void define_crash_settings();

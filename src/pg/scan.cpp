@@ -8,6 +8,7 @@
 // returned. Once the width covers a segment, that segment is scanned exactly,
 // so a query returns every row (up to kyrodb.max_scan_tuples) instead of
 // stopping early.
+#include "crash.h"
 #include "guard.h"
 #include "index.h"
 #include "vector.h"
@@ -124,6 +125,7 @@ void start_once(Relation index, ScanState &s) {
         seg.returned.assign((seg.entry.count + 63) / 64, 0);
         s.segments.push_back(std::move(seg));
     }
+    pg_call([] { crash_point("scan.directory_read"); });
     s.hot.clear();
     s.hot.reserve(meta.hot_end - meta.hot_start);
     bool consistent = false;

@@ -18,6 +18,7 @@
 extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "catalog/index.h"
 #include "miscadmin.h"
 #include "utils/snapmgr.h"
@@ -187,12 +188,16 @@ bool collect_hot_row(void *context, uint64 tid, const float *vector) {
     return true;
 }
 
-void verify(Relation index, bool heapallindexed) {
-    Snapshot snapshot = nullptr;
-    if (heapallindexed) pg_call([&] { snapshot = RegisterSnapshot(GetTransactionSnapshot()); });
+// `snapshot`: the rows that must be indexed (heapallindexed), or null. False
+// if, on a standby, replay moved the directory while it was read (the caller
+// tries again).
+bool verify(Relation index, Snapshot snapshot) {
+    const bool heapallindexed = snapshot != nullptr;
     // Flushes, merges and VACUUM wait; the metapage's share lock holds
-    // inserts off while pages are accounted for.
-    lock_maintenance(index, ShareLock);
+    // inserts off while pages are accounted for. A standby cannot take the
+    // lock (nor hold replay off): it checks afterwards that nothing moved.
+    const bool standby = RecoveryInProgress();
+    if (!standby) lock_maintenance(index, ShareLock);
     MetaPage meta;
     BlockNumber file_blocks = 0;
     Buffer metabuf = InvalidBuffer;
@@ -270,8 +275,14 @@ void verify(Relation index, bool heapallindexed) {
         for (uint32 id = 0; id < views[s].count(); id++)
             if (!((deleted[s][id / 64] >> (id % 64)) & 1))
                 add(views[s].payload(id), views[s].vector(id), segment_name(meta.segments[s]));
-    unlock_maintenance(index, ShareLock);
-    if (!heapallindexed) return;
+    if (standby) {
+        MetaPage now;
+        pg_call([&] { read_meta(index, &now); });
+        if (now.generation != meta.generation || now.hot_end != meta.hot_end) return false;
+    } else {
+        unlock_maintenance(index, ShareLock);
+    }
+    if (!heapallindexed) return true;
 
     std::vector<float> prepared(meta.dim);
     HeapCheck check{&rows, metric, meta.dim, prepared.data(), 0, 0, 0, 0};
@@ -282,12 +293,12 @@ void verify(Relation index, bool heapallindexed) {
         info->ii_Concurrent = true;  // the scan's MVCC snapshot decides which rows count
         table_index_build_scan(heap, index, info, true, false, check_heap_row, &check, scan);
         table_close(heap, AccessShareLock);
-        UnregisterSnapshot(snapshot);
     });
     if (check.missing > 0 || check.differ > 0)
         fail(std::to_string(check.missing) + " of " + std::to_string(check.checked) +
              " heap rows are not in the index and " + std::to_string(check.differ) +
              " are indexed with another vector (the first: heap row " + tid_text(check.first_bad) + ")");
+    return true;
 }
 
 }  // namespace
@@ -302,13 +313,23 @@ KYRODB_FUNCTION(kyrodb_verify_index) {
     Relation index = open_kyrodb_index(relid, AccessShareLock, Access::Select);
     char problem[512];
     problem[0] = '\0';
+    Snapshot snapshot = heapallindexed ? RegisterSnapshot(GetTransactionSnapshot()) : nullptr;
     guarded([&] {
-        try {
-            verify(index, heapallindexed);
-        } catch (const Problem &p) {
-            strlcpy(problem, p.what(), sizeof problem);
+        // On a standby, replay may reuse pages while they are read: what
+        // looks wrong is only reported once it looks wrong again.
+        for (int attempt = 0;; attempt++) {
+            try {
+                if (verify(index, snapshot)) break;
+                if (attempt >= 20) throw Problem("replay kept moving the directory; try again");
+            } catch (const Problem &p) {
+                if (!RecoveryInProgress() || attempt >= 5) {
+                    strlcpy(problem, p.what(), sizeof problem);
+                    break;
+                }
+            }
         }
     });
+    if (snapshot != nullptr) UnregisterSnapshot(snapshot);
     if (problem[0] != '\0')
         ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
                         errmsg("index \"%s\" is corrupt: %s", RelationGetRelationName(index), problem),

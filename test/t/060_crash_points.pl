@@ -46,10 +46,11 @@ my %workload = (
 	'tombstone.page'     => q(SELECT kyrodb_flush('items_idx'); DELETE FROM items WHERE id % 7 = 0; VACUUM items;),
 	'hot_delete.page'    => sprintf($insert, 50) . q( DELETE FROM items WHERE id > (SELECT max(id) - 20 FROM items); VACUUM items;),
 	'prewarm.loaded'     => q(SELECT kyrodb_prewarm('items_idx');),
+	'scan.directory_read' => q(SET enable_seqscan = off; SELECT id FROM items ORDER BY v <-> (SELECT v FROM items LIMIT 1) LIMIT 3;),
 );
 
 my @points = split /\n/, $node->safe_psql('postgres', 'SELECT * FROM kyrodb_crash_points()');
-cmp_ok(scalar(@points), '>=', 12, 'kyrodb lists its crash points');
+cmp_ok(scalar(@points), '>=', 13, 'kyrodb lists its crash points');
 is(join(',', grep { !exists $workload{$_} } @points), '', 'every crash point has a workload here');
 
 sub wait_for_log {

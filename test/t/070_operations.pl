@@ -66,6 +66,29 @@ $node->safe_psql('postgres', qq(INSERT INTO t (v) SELECT $random32 FROM generate
 is($node->safe_psql('postgres', q(SELECT hot_rows FROM kyrodb_index_stats('t_idx'))), '0', 'the next flush works');
 is(rows_not_found($node, 't'), '0', 'every row is found');
 
+# ---- a scan that read the directory, then a flush frees the hot tier's
+# pages and inserts reuse them: the scan notices and starts again (it used
+# to fail with "hot tier ... ends before record N" or trust the new pages)
+$node->safe_psql('postgres', qq(
+	CREATE TABLE h (id bigserial PRIMARY KEY, v vector(32));
+	INSERT INTO h (v) SELECT $random32 FROM generate_series(1, 3000) g;
+	CREATE INDEX h_idx ON h USING kyrodb (v);
+	INSERT INTO h (v) SELECT $random32 FROM generate_series(1, 3000) g;));
+$log_offset = -s $node->logfile;
+my ($sout, $serr) = ('', '');
+my $scan = IPC::Run::start(['psql', '-X', '-q', '-At', '-d', $node->connstr('postgres'), '-c', q(
+	SET kyrodb.crash_point = 'scan.directory_read'; SET kyrodb.crash_action = 'sleep'; SET kyrodb.crash_sleep = '3s';
+	SET enable_seqscan = off;
+	SELECT id FROM h ORDER BY v <-> (SELECT v FROM h WHERE id = 4500) LIMIT 1;)], '>', \$sout, '2>', \$serr);
+for (1 .. 100) {
+	last if $node->log_contains(qr/crash point "scan.directory_read" reached, sleeping/, $log_offset);
+	usleep(50_000);
+}
+$node->safe_psql('postgres', qq(SELECT kyrodb_flush('h_idx');
+	INSERT INTO h (v) SELECT $random32 FROM generate_series(1, 3000) g;));
+$scan->finish;
+is($sout . $serr, "4500\n", 'a scan overtaken by a flush and reused hot-tier pages starts again and answers');
+
 # ---- CREATE INDEX CONCURRENTLY failing inside VACUUM's callback
 $node->safe_psql('postgres', q(
 	CREATE TABLE c (id int, v vector(4));
