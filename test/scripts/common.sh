@@ -55,9 +55,11 @@ $extra
 CONF
 }
 
+# SERVER_ENV: extra environment for the server (VAR=value ...), e.g. the
+# sanitizer runtime of make test SANITIZE=1.
 cluster_start() {
     local data=$1 log=$2
-    as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null ||
+    as_owner env ${SERVER_ENV:-} "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 120 start >/dev/null ||
         { cat "$log"; return 1; }
 }
 

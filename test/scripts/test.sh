@@ -2,11 +2,20 @@
 # make test: install what is missing, build, run the unit tests, then start a
 # throwaway cluster with kyrodb preloaded, run pg_regress and the TAP tests
 # against it, stop it. Exits non-zero on any failure.
+# SANITIZE=1 (make test SANITIZE=1): the core's tests built with ASan and
+# UBSan, kyrodb with UBSan, and any sanitizer report in a server's log counts
+# as a failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/scripts/common.sh
 
 bash test/scripts/deps.sh test || exit 1
+BUILD=build
+if [ "${SANITIZE:-0}" = 1 ]; then
+    BUILD=build/sanitize
+    export SERVER_ENV="UBSAN_OPTIONS=print_stacktrace=1"
+    echo "== sanitizers: ASan and UBSan in the core's tests, UBSan in the server"
+fi
 make -s -j2 >/dev/null || { echo "build failed"; exit 1; }
 $SUDO make -s install >/dev/null || { echo "install failed"; exit 1; }
 
@@ -31,9 +40,9 @@ run_gtest() {
 }
 
 # ---- GoogleTest: the core without Postgres
-make -s build/unit_tests build/wire_tests build/datagen >/dev/null || { echo "unit test build failed"; exit 1; }
+make -s $BUILD/unit_tests $BUILD/wire_tests $BUILD/datagen >/dev/null || { echo "unit test build failed"; exit 1; }
 echo "== unit tests (core)"
-run_gtest build/unit_tests
+run_gtest $BUILD/unit_tests
 
 # ---- a throwaway cluster
 work=$(mktemp -d /tmp/kyrodb-test.XXXXXX)
@@ -50,7 +59,7 @@ export PGHOST=$work PGPORT=$port PGUSER=$(pg_owner)
 
 # ---- a libpq client using pgvector's wire formats
 echo "== wire tests (libpq)"
-run_gtest build/wire_tests
+run_gtest $BUILD/wire_tests
 
 # ---- pg_regress
 echo "== pg_regress"
@@ -71,11 +80,11 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     tap=$work/tap
     mkdir -p "$tap"
     cp -r test/t "$tap/"
-    cp build/datagen "$tap/"
+    cp $BUILD/datagen "$tap/"
     [ "$(id -u)" -eq 0 ] && chown -R "$(pg_owner)" "$tap"
     echo "== TAP"
     tap_log=$(mktemp)
-    (cd "$tap" && as_owner env PATH="$PG_BIN:$PATH" PERL5LIB="$PG_PERL" TESTDIR="$tap" KYRODB_DATAGEN="$tap/datagen" \
+    (cd "$tap" && as_owner env ${SERVER_ENV:-} PATH="$PG_BIN:$PATH" PERL5LIB="$PG_PERL" TESTDIR="$tap" KYRODB_DATAGEN="$tap/datagen" \
         PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
         prove -v -I t t/*.pl ) >"$tap_log" 2>&1
     status=$?
@@ -89,6 +98,19 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     fi
     count "$p" "$f"
     rm -f "$tap_log"
+fi
+
+# ---- sanitizer reports anywhere in the servers' logs
+if [ "${SANITIZE:-0}" = 1 ]; then
+    reports=$(grep -lE 'ERROR: AddressSanitizer|runtime error:' "$work/server.log" "$work"/tap/tmp_check/log/* 2>/dev/null)
+    if [ -n "$reports" ]; then
+        echo "== sanitizer reports in:"
+        for r in $reports; do echo "$r"; grep -A30 -E 'ERROR: AddressSanitizer|runtime error:' "$r" | head -60; done
+        count 0 1
+    else
+        echo "== sanitizers: no report in any server log"
+        count 1 0
+    fi
 fi
 
 echo
