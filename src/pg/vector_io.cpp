@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "kyrodb/vector_binary.h"
+
 extern "C" {
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
@@ -92,18 +94,20 @@ static void raise_parse_error(const char *input, const kyrodb::ParseResult &r) {
     }
 }
 
+// A backend reads one value at a time: vector_in and vector_recv decode into this buffer, then
+// make an exact-size copy.
+static float decoded[VECTOR_MAX_DIM];
+
 KYRODB_FUNCTION(vector_in) {
-    // A backend parses one value at a time: one static buffer, then an exact-size copy.
-    static float parsed[VECTOR_MAX_DIM];
     const char *input = PG_GETARG_CSTRING(0);
     int32 typmod = PG_GETARG_INT32(2);
 
-    kyrodb::ParseResult r = kyrodb::parse_vector_text(input, parsed, VECTOR_MAX_DIM);
+    kyrodb::ParseResult r = kyrodb::parse_vector_text(input, decoded, VECTOR_MAX_DIM);
     raise_parse_error(input, r);
     check_expected_dim(typmod, r.dims);
 
     Vector *v = new_vector(r.dims);
-    memcpy(v->x, parsed, sizeof(float) * r.dims);
+    memcpy(v->x, decoded, sizeof(float) * r.dims);
     PG_RETURN_VECTOR_P(v);
 }
 
@@ -138,25 +142,49 @@ KYRODB_FUNCTION(vector_typmod_in) {
     PG_RETURN_INT32(*tl);
 }
 
+static void raise_binary_error(int32 typmod, const kyrodb::BinaryResult &r) {
+    using kyrodb::BinaryStatus;
+    switch (r.status) {
+        case BinaryStatus::Ok:
+            return;
+        case BinaryStatus::Truncated:  // what pq_getmsgint and pq_getmsgfloat4 raise
+            ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION), errmsg("insufficient data left in message")));
+            break;
+        case BinaryStatus::NoDimensions:
+        case BinaryStatus::TooManyDimensions:
+            check_dim(r.dims);
+            break;
+        case BinaryStatus::WrongDimensions:
+            check_expected_dim(typmod, r.dims);
+            break;
+        case BinaryStatus::UnusedNotZero:
+            ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+                            errmsg("expected unused to be 0, not %d", r.unused)));
+            break;
+        case BinaryStatus::NotANumber:
+            check_element(NAN);
+            break;
+        case BinaryStatus::Infinite:
+            check_element(INFINITY);
+            break;
+    }
+}
+
 // Binary format (pgvector's): int16 dimensions, int16 unused (0), float4 values,
 // all in network byte order.
 KYRODB_FUNCTION(vector_recv) {
     StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
     int32 typmod = PG_GETARG_INT32(2);
-    int16 dim = static_cast<int16>(pq_getmsgint(buf, sizeof(int16)));
-    int16 unused = static_cast<int16>(pq_getmsgint(buf, sizeof(int16)));
+    kyrodb::BinaryResult r =
+        kyrodb::decode_vector_binary(reinterpret_cast<const uint8_t *>(buf->data + buf->cursor),
+                                     size_t(buf->len - buf->cursor), decoded, VECTOR_MAX_DIM, typmod);
+    // The cursor moves past what was read, as pq_getmsg* would move it, so that the caller's
+    // check for trailing bytes ("incorrect binary data format") still holds.
+    buf->cursor += r.consumed;
+    raise_binary_error(typmod, r);
 
-    check_dim(dim);
-    check_expected_dim(typmod, dim);
-    if (unused != 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-                        errmsg("expected unused to be 0, not %d", unused)));
-
-    Vector *v = new_vector(dim);
-    for (int i = 0; i < dim; i++) {
-        v->x[i] = pq_getmsgfloat4(buf);
-        check_element(v->x[i]);
-    }
+    Vector *v = new_vector(r.dims);
+    memcpy(v->x, decoded, sizeof(float) * r.dims);
     PG_RETURN_VECTOR_P(v);
 }
 
