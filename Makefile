@@ -1,5 +1,5 @@
 # kyrodb: a PGXS build of the extension, plus the developer entry points
-# (make test, make demo, make bench, make stop).
+# (make test, make demo, make bench, make soak, make fuzz, make stop).
 #
 # The entry points must work on a fresh machine before PostgreSQL's dev files
 # exist, so PGXS is included only when it is there; test/scripts/deps.sh
@@ -101,7 +101,34 @@ $(BUILD)/kyrodb_driver: bench/driver.cpp $(wildcard bench/driver*.h) $(CORE_TEST
 $(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)
 	g++ $(CORE_CXXFLAGS) -march=native $(wildcard bench/*_bench.cpp) $(CORE_TEST_OBJS) -lbenchmark -lbenchmark_main -o $@
 
-.PHONY: unit deps test demo stop bench soak
+# ---------------------------------------------------------------------------
+# libFuzzer targets (clang from Debian) over the parsers of untrusted bytes: vector text, binary
+# receive and segment images. make fuzz runs each for FUZZ_SECONDS (test/scripts/fuzz.sh).
+FUZZ_CXX = clang++-14
+FUZZ_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -Iinclude \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 600
+
+# The core sources a target reaches, with coverage instrumentation and the same sanitizers.
+$(BUILD)/fuzz/core/%.o: src/core/%.cpp $(wildcard include/kyrodb/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link $(ISA_FLAGS) -c $< -o $@
+$(BUILD)/fuzz/core/distance_avx2.o:   ISA_FLAGS = $(ISA_FLAGS_avx2)
+$(BUILD)/fuzz/core/distance_avx512.o: ISA_FLAGS = $(ISA_FLAGS_avx512)
+
+$(BUILD)/fuzz/vector_text_fuzz:   $(BUILD)/fuzz/core/vector_text.o
+$(BUILD)/fuzz/vector_binary_fuzz: $(BUILD)/fuzz/core/vector_binary.o
+$(BUILD)/fuzz/segment_fuzz: $(patsubst %,$(BUILD)/fuzz/core/%.o,segment hnsw_search metric distance \
+                                                                  distance_avx2 distance_avx512)
+$(BUILD)/fuzz/%_fuzz: test/fuzz/%_fuzz.cpp test/fuzz/fuzz_check.h $(wildcard include/kyrodb/*.h)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(filter %.o,$^) -o $@
+
+# The first corpus (make fuzz-seeds): vectors in both forms and images made by build_segment.
+$(BUILD)/fuzz/seeds: test/fuzz/seeds.cpp $(CORE_TEST_OBJS)
+	@mkdir -p $(@D)
+	g++ $(CORE_CXXFLAGS) $< $(CORE_TEST_OBJS) -o $@
+
+.PHONY: unit deps test demo stop bench soak fuzz fuzz-seeds
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
@@ -122,5 +149,11 @@ bench:
 
 soak:
 	bash test/scripts/soak.sh
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash test/scripts/fuzz.sh
+
+fuzz-seeds: $(BUILD)/fuzz/seeds
+	$< test/fuzz/corpus
 
 EXTRA_CLEAN = build results regression.diffs regression.out tmp_check log $(FLAGS_STAMP)
