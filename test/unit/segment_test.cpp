@@ -185,6 +185,18 @@ TEST_F(SegmentOpen, RejectsOffsetPastEnd) {
     EXPECT_FALSE(open_copy());
 }
 
+// Found by test/fuzz/segment_fuzz: an upper_offset of 2^64-1 in an otherwise valid header made open()
+// form base + upper_offset before checking it, a pointer overflow (undefined behaviour, UBSan).
+// open() and attach() now bound the offset with the other sections.
+TEST_F(SegmentOpen, RejectsUpperOffsetThatOverflowsThePointer) {
+    h_.upper_offset = UINT64_MAX;
+    store_header();
+    EXPECT_FALSE(open_copy());
+    EXPECT_NE(error_.find("outside the image"), std::string::npos) << error_;
+    SegmentView view;
+    EXPECT_FALSE(SegmentView::attach(copy_.data(), copy_.size(), &view, &error_));
+}
+
 TEST_F(SegmentOpen, RejectsMisalignedOffset) {
     h_.level0_offset += 4;
     store_header();
