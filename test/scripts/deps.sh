@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kyrodb needs that are missing (as root, or
-# through sudo). Usage: deps.sh [test|demo|bench]
+# through sudo). Usage: deps.sh [test|demo|bench|fuzz]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/scripts/common.sh
@@ -12,10 +12,14 @@ packages=(g++ make perl postgresql-15 postgresql-client-15 postgresql-server-dev
 case "$purpose" in
     demo)  ;;
     bench) packages+=(gnuplot-nox bc) ;;
+    # The fuzz targets need only the core and clang with its libFuzzer and sanitizer runtimes.
+    fuzz)  packages=(make clang-14 libclang-rt-14-dev) ;;
 esac
 # npm fetches the demo's embeddings; any install of it will do (Node.js's
 # own nodejs package ships one and conflicts with Debian's npm).
-if [ "$purpose" != test ] && ! command -v npm >/dev/null; then packages+=(npm); fi
+if [ "$purpose" = demo ] || [ "$purpose" = bench ]; then
+    command -v npm >/dev/null || packages+=(npm)
+fi
 command -v runuser >/dev/null || packages+=(util-linux)
 
 missing=()
