@@ -173,8 +173,12 @@ bool PagedSegment::open(ImageReader *reader, std::size_t size, PagedSegment *out
     reader->read(0, sizeof(SegmentHeader), &p.header_);
     if (!check_segment_header(p.header_, size, error)) return false;
     p.reader_ = reader;
-    p.vector_.resize(p.header_.dim);
-    p.list_.resize(1 + std::max(p.header_.m0, p.header_.m));
+    // With an element, the checked sections bound dim and m by the image's size; without one
+    // nothing is ever read (and they are not bounded).
+    if (p.header_.count > 0) {
+        p.vector_.resize(p.header_.dim);
+        p.list_.resize(1 + std::max(p.header_.m0, p.header_.m));
+    }
     *out = std::move(p);
     return true;
 }
@@ -207,9 +211,10 @@ const uint32_t *PagedSegment::neighbours(uint32_t i, int level, uint32_t *n) con
         reader_->read(h.levels_offset + i, 1, &own_level);
         reader_->read(h.upper_index_offset + uint64_t(i) * sizeof(uint32_t), sizeof first, &first);
         offset = h.upper_offset + (uint64_t(first) + uint64_t(level - 1)) * (1 + h.m) * sizeof(uint32_t);
-        // the upper section ends where the payloads begin
+        // The upper section's size is not known without every level: a list is read if it lies
+        // inside the image (whatever section that is, its ids are checked below).
         if (own_level < level || first == kSegmentNoUpper ||
-            offset + (1 + h.m) * sizeof(uint32_t) > h.payload_offset) {
+            offset + (1 + h.m) * sizeof(uint32_t) > h.total_size) {
             corrupt_ = true;
             return list_.data() + 1;
         }

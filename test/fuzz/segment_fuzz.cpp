@@ -1,4 +1,4 @@
-// libFuzzer target: kyrodb::SegmentView::open on arbitrary bytes. segment.h promises that after a
+// libFuzzer target: kyrodb::SegmentView::open and kyrodb::PagedSegment on arbitrary bytes. segment.h promises that after a
 // successful open no accessor can read outside the image, whatever its contents; under ASan and
 // UBSan this walks every accessor and runs searches over whatever opened, to check that claim.
 #include <algorithm>
@@ -63,6 +63,53 @@ void check_result(const kyrodb::SegmentView &seg, const std::vector<kyrodb::Neig
     }
 }
 
+// Reads the fuzzer's bytes for a PagedSegment; PagedSegment promises never to read outside the
+// image it was opened on.
+class BytesReader : public kyrodb::ImageReader {
+  public:
+    BytesReader(const uint8_t *bytes, std::size_t size) : bytes_(bytes), size_(size) {}
+    void read(uint64_t offset, std::size_t size, void *dst) override {
+        FUZZ_CHECK(offset <= size_ && size <= size_ - offset);
+        std::memcpy(dst, bytes_ + offset, size);
+    }
+
+  private:
+    const uint8_t *bytes_;
+    std::size_t size_;
+};
+
+// The paged search trusts no graph (its header checks are attach()'s): whatever the bytes, it
+// stays inside them and returns ids of live elements; on an image open() accepts it answers
+// exactly as the search in memory.
+void check_paged(const uint8_t *bytes, std::size_t size, const kyrodb::SegmentView *opened) {
+    BytesReader reader(bytes, size);
+    kyrodb::PagedSegment paged;
+    std::string error;
+    if (!kyrodb::PagedSegment::open(&reader, size, &paged, &error)) {
+        FUZZ_CHECK(opened == nullptr);
+        return;
+    }
+    if (paged.count() == 0) return;
+    std::vector<float> query(paged.dim());
+    for (std::size_t d = 0; d < query.size(); d++) query[d] = float(d % 5) * 0.5f - 1.0f;
+    static kyrodb::Searcher searcher;
+    std::vector<kyrodb::Neighbor> got, want;
+    for (std::size_t ef : {std::size_t(1), std::size_t(4)}) {
+        searcher.search(paged, query.data(), ef, nullptr, &got);
+        FUZZ_CHECK(got.size() <= std::max<std::size_t>(ef, 1));
+        for (const kyrodb::Neighbor &n : got) FUZZ_CHECK(n.id < paged.count());
+        if (opened != nullptr) {
+            searcher.search(*opened, query.data(), ef, nullptr, &want);
+            FUZZ_CHECK(!paged.corrupt() && got.size() == want.size());
+            for (std::size_t i = 0; i < got.size(); i++) FUZZ_CHECK(got[i].id == want[i].id);
+        }
+    }
+    if (uint64_t(paged.count()) * paged.dim() <= 1 << 16) {  // an exact scan reads every vector
+        searcher.exact(paged, query.data(), nullptr, &got);
+        FUZZ_CHECK(got.size() == paged.count());
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, std::size_t size) {
@@ -71,8 +118,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, std::size_t size) {
     std::string error;
     if (!kyrodb::SegmentView::open(image.bytes, size, &seg, &error)) {
         FUZZ_CHECK(!error.empty());
+        check_paged(image.bytes, size, nullptr);
         return 0;
     }
+    check_paged(image.bytes, size, &seg);
     kyrodb::SegmentView attached;
     FUZZ_CHECK(kyrodb::SegmentView::attach(image.bytes, size, &attached, &error));
     FUZZ_CHECK(seg.header().total_size <= size && seg.data() == image.bytes);
