@@ -26,22 +26,20 @@ PG_CPPFLAGS = -Iinclude -Isrc/pg '-DPGDLLEXPORT=__attribute__((visibility("defau
 PG_CXXFLAGS = -std=c++17 -O3 $(VISIBILITY) -Wno-missing-field-initializers -Wno-register
 SHLIB_LINK  = -lstdc++
 
-# make test SANITIZE=1: the core's tests with ASan and UBSan, the library with
-# UBSan (Debian's postgres 15 binary deadlocks in bindtextdomain at start when
-# the ASan runtime is preloaded, so ASan covers the core: unit tests and
-# fuzzers). Objects depend on a stamp of this choice, so switching rebuilds.
+# make test SANITIZE=1: kyrodb and the core's tests with ASan and UBSan (the
+# server then runs with the ASan runtime preloaded: test/scripts/test.sh).
+# Objects depend on a stamp of this choice, so switching rebuilds everything.
 SANITIZE ?= 0
 # hnswlib's SIMD path reads one id past a full neighbour list to prefetch (harmless in practice,
 # reported by ASan): its scalar path is built instead.
 SANITIZER_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
                   -DNO_MANUAL_VECTORIZATION
-SERVER_SANITIZER_FLAGS = -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(SANITIZE),1)
-PG_CXXFLAGS += $(SERVER_SANITIZER_FLAGS)
-SHLIB_LINK  += $(SERVER_SANITIZER_FLAGS)
+PG_CXXFLAGS += $(SANITIZER_FLAGS)
+SHLIB_LINK  += $(SANITIZER_FLAGS)
 endif
 FLAGS_STAMP = .build-flags
-BUILD_FLAGS = SANITIZE=$(SANITIZE) $(if $(filter 1,$(SANITIZE)),$(SANITIZER_FLAGS) $(SERVER_SANITIZER_FLAGS))
+BUILD_FLAGS = SANITIZE=$(SANITIZE) $(if $(filter 1,$(SANITIZE)),$(SANITIZER_FLAGS))
 $(shell echo '$(BUILD_FLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(BUILD_FLAGS)' > $(FLAGS_STAMP))
 
 # No LLVM bitcode: it would need clang at install time and buys nothing here.
@@ -88,6 +86,11 @@ $(BUILD)/unit_tests: $(CORE_TEST_OBJS) $(wildcard test/unit/*.cpp)
 $(BUILD)/wire_tests: test/client/wire_test.cpp
 	@mkdir -p $(@D)
 	g++ $(CORE_CXXFLAGS) -I/usr/include/postgresql $< -lpq -lgtest -lgtest_main -o $@
+
+# Preloaded with the ASan runtime into the server (see the file).
+$(BUILD)/asan_shim.so: test/scripts/asan_shim.c
+	@mkdir -p $(@D)
+	gcc -shared -fPIC -O1 $< -o $@ -L$(dir $(shell gcc -print-file-name=libasan.so)) -lasan -ldl
 
 # Test and benchmark data as COPY text (synthetic, IDX images, raw float32).
 $(BUILD)/datagen: bench/datagen.cpp bench/driver_data.h $(CORE_TEST_OBJS)

@@ -35,6 +35,7 @@ const char *const kPoints[] = {
     "hot_delete.page",       // VACUUM cleared dead hot-tier rows on one page
     "prewarm.loaded",        // prewarm loaded one segment image of several
     "scan.directory_read",   // a scan read the directory and its images, not yet the hot tier
+    "pool.loaded",           // an image was copied into the shared pool, not yet marked ready
 };
 
 const config_enum_entry kActions[] = {

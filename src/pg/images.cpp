@@ -219,6 +219,7 @@ bool shared_image(Relation index, const MetaPage &meta, const SegmentEntry &entr
         [&](uint8 *dst) {
             kyrodb::SegmentView checked;
             load_image(index, meta, entry, dst, &checked);
+            pg_call([] { crash_point("pool.loaded"); });
         },
         hint == pool_slots.end() ? -1 : hint->second);
     if (pin.outcome == PoolOutcome::TooBig || pin.outcome == PoolOutcome::Full) {

@@ -89,6 +89,43 @@ $node->safe_psql('postgres', qq(SELECT kyrodb_flush('h_idx');
 $scan->finish;
 is($sout . $serr, "4500\n", 'a scan overtaken by a flush and reused hot-tier pages starts again and answers');
 
+# ---- a backend waiting for another's image load sleeps (it used to spin)
+$node->safe_psql('postgres', qq(
+	CREATE TABLE w (id bigserial PRIMARY KEY, v vector(32));
+	INSERT INTO w (v) SELECT $random32 FROM generate_series(1, 2000) g;
+	CREATE INDEX w_idx ON w USING kyrodb (v);));
+$log_offset = -s $node->logfile;
+my $query_w = q(SET enable_seqscan = off; SELECT count(*) FROM (SELECT id FROM w ORDER BY v <-> (SELECT v FROM w WHERE id = 7) LIMIT 5) a;);
+my ($lout, $lerr, $wout, $werr) = ('', '', '', '');
+my $loader = IPC::Run::start(['psql', '-X', '-q', '-At', '-d', $node->connstr('postgres'), '-c',
+	"SET kyrodb.crash_point = 'pool.loaded'; SET kyrodb.crash_action = 'sleep'; SET kyrodb.crash_sleep = '4s'; $query_w"],
+	'>', \$lout, '2>', \$lerr);
+for (1 .. 100) {
+	last if $node->log_contains(qr/crash point "pool.loaded" reached, sleeping/, $log_offset);
+	usleep(50_000);
+}
+my $waiter = IPC::Run::start(['psql', '-X', '-q', '-At', '-d', $node->connstr('postgres'), '-c',
+	"SET application_name = 'waiter'; $query_w"], '>', \$wout, '2>', \$werr);
+my $pid;
+for (1 .. 100) {
+	$pid = $node->safe_psql('postgres', q(SELECT pid FROM pg_stat_activity WHERE application_name = 'waiter' AND state = 'active'));
+	last if $pid;
+	usleep(50_000);
+}
+sub cpu_ticks {
+	open my $stat, '<', "/proc/$_[0]/stat" or return -1;
+	my @f = split / /, (<$stat> =~ s/^.*\) //r);
+	return $f[11] + $f[12];  # utime + stime
+}
+my $t0 = cpu_ticks($pid);
+sleep 2;
+my $used = cpu_ticks($pid) - $t0;
+$loader->finish;
+$waiter->finish;
+cmp_ok($used, '<', 20, "a backend waiting 2 s for another's image load uses little CPU ($used ticks)");
+chomp($lout, $wout);
+is("$lout|$wout", "5|5", 'both get their rows once the image is loaded');
+
 # ---- CREATE INDEX CONCURRENTLY failing inside VACUUM's callback
 $node->safe_psql('postgres', q(
 	CREATE TABLE c (id int, v vector(4));
