@@ -1,17 +1,18 @@
 -- Flushes, merges and VACUUM at small memory settings, the segment
 -- directory's limit, kyrodb_verify_index, and the admin functions' checks.
-CREATE TABLE grow (id bigserial PRIMARY KEY, v vector(16));
+CREATE TABLE grow (id bigserial PRIMARY KEY, v vector(384));
 CREATE INDEX grow_idx ON grow USING kyrodb (v);
 SET kyrodb.flush_threshold = 1000000;  -- no background flush: the test flushes
 
--- 130 small flushes at maintenance_work_mem = 1MB: merges keep the segment
--- count logarithmic (it used to grow by one per flush until the 128-segment
--- directory was full, and then every flush and VACUUM failed)
+-- 130 small flushes of 384-dim rows at maintenance_work_mem = 1MB: merges
+-- keep the segment count logarithmic (merges had to fit maintenance_work_mem:
+-- 65 segments here, and one more per flush until the 128-segment directory
+-- was full, when every flush and VACUUM failed)
 SET maintenance_work_mem = '1MB';
 DO $$
 BEGIN
   FOR round IN 1..130 LOOP
-    INSERT INTO grow (v) SELECT ARRAY(SELECT sin(g * 16 + k + round * 1000) FROM generate_series(1, 16) k)
+    INSERT INTO grow (v) SELECT ARRAY(SELECT sin(g * 384 + k + round * 100000) FROM generate_series(1, 384) k)
       FROM generate_series(1, 100) g;
     PERFORM kyrodb_flush('grow_idx');
   END LOOP;
@@ -21,11 +22,11 @@ VACUUM grow;
 SELECT kyrodb_flush('grow_idx');
 SELECT kyrodb_verify_index('grow_idx', true);
 
--- a flush builds segments of what maintenance_work_mem allows (about 600
--- rows of 16 dimensions per MB), not one segment of the whole hot tier
+-- a flush builds segments of what maintenance_work_mem allows (about 200
+-- rows of 384 dimensions per MB), not one segment of the whole hot tier
 SET kyrodb.merge_work_mem = '1MB';
-INSERT INTO grow (v) SELECT ARRAY(SELECT cos(g * 16 + k) FROM generate_series(1, 16) k)
-  FROM generate_series(1, 5000) g;
+INSERT INTO grow (v) SELECT ARRAY(SELECT cos(g * 384 + k) FROM generate_series(1, 384) k)
+  FROM generate_series(1, 2000) g;
 CREATE TEMP TABLE before AS SELECT segments FROM kyrodb_index_stats('grow_idx');
 SELECT kyrodb_flush('grow_idx');
 SELECT s.segments - b.segments >= 4 AS several_segments FROM kyrodb_index_stats('grow_idx') s, before b;
