@@ -33,7 +33,7 @@ SANITIZE ?= 0
 # hnswlib's SIMD path reads one id past a full neighbour list to prefetch (harmless in practice,
 # reported by ASan): its scalar path is built instead.
 SANITIZER_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-                  -DNO_MANUAL_VECTORIZATION
+                  -DNO_MANUAL_VECTORIZATION -Wno-maybe-uninitialized
 ifeq ($(SANITIZE),1)
 PG_CXXFLAGS += $(SANITIZER_FLAGS)
 SHLIB_LINK  += $(SANITIZER_FLAGS)
