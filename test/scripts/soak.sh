@@ -25,6 +25,8 @@ mkdir -p "$work/out"
     prove -v soak/soak.pl)
 status=$?
 cp "$work"/out/* "$out/" 2>/dev/null
-cp -r "$work"/tmp_check/log "$out/logs" 2>/dev/null
-echo "results: $out"
+# the servers' logs (every statement: hundreds of MB) stay out of the results
+mkdir -p bench/results/tmp
+cp -r "$work"/tmp_check/log "bench/results/tmp/$(basename "$out")-logs" 2>/dev/null
+echo "results: $out (server logs: bench/results/tmp/$(basename "$out")-logs)"
 exit $status

@@ -56,6 +56,24 @@ my $standby = PostgreSQL::Test::Cluster->new('soak_standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
 $standby->start;
 
+# KyroTest's rows_not_found with the memory its NOT IN needs at this size
+# (hashed, not a quadratic scan of 270,000 ids).
+sub rows_lost {
+	my ($node) = @_;
+	return $node->safe_psql('postgres', q(
+		SET work_mem = '512MB';
+		SET kyrodb.exact_search = on;
+		SET kyrodb.max_scan_tuples = 10000000;
+		SET enable_seqscan = off;
+		WITH scanned AS (
+		  SELECT id FROM docs ORDER BY v <-> (SELECT v FROM docs WHERE v IS NOT NULL LIMIT 1) LIMIT 10000000)
+		SELECT (SELECT count(*) FROM docs WHERE v IS NOT NULL AND id NOT IN (SELECT id FROM scanned))
+		     + (SELECT count(*) - count(DISTINCT id) FROM scanned)
+		     + (SELECT count(*) FROM docs i
+		         WHERE i.v IS NOT NULL AND (i.id % 500 = 0 OR i.id > (SELECT max(id) - 200 FROM docs))
+		           AND i.id <> ALL (ARRAY(SELECT j.id FROM docs j ORDER BY j.v <-> i.v LIMIT 3)))));
+}
+
 # ---- the load
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
 my %scripts = (
@@ -170,8 +188,8 @@ for my $node ($primary, $standby) {
 	$verified{$node->name} = $ret == 0 ? 'pass' : "FAIL: $e";
 	is($ret . $e, '0', 'kyrodb_verify_index(heapallindexed) passes on ' . $node->name);
 }
-my $lost = rows_not_found($primary, 'docs');
-is($lost, '0', 'no row lost: every row comes out of a full index scan and a sample is found by its vector');
+my $lost = rows_lost($primary);
+is($lost, '0', 'no row lost: every row comes out of a full index scan and a sample (1 in 500) is found by its vector');
 my ($final_segments) = $primary->safe_psql('postgres', q(SELECT segments FROM kyrodb_index_stats('docs_idx')));
 
 my $commit = `git -C $ENV{KYRODB_SOURCE} rev-parse --short HEAD 2>/dev/null` // '';
