@@ -1,10 +1,12 @@
 // HNSW over segment images: the parallel builder (hnswlib constructs the graph, which is then
 // serialized into a flat image) and the searcher, which runs on the image alone.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "kyrodb/metric.h"
@@ -42,6 +44,17 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
 // fixed ~3 MB per build (hnswlib's lock table).
 std::size_t build_bytes_per_element(uint32_t dim, uint32_t m);
 
+// `beam` for a segment of `count` elements searched, with the radius the searches before it set,
+// after one of `first` elements was searched at width ef: its share of the beam, and at least 8 to
+// walk from its entry point to the query's neighbourhood. Measured on 128-d embedding-like data,
+// segments of 200,000 + 68,000 + 32,000, against full beams on each: the same recall@10 (0.997 at
+// ef 40) with 40 % fewer nodes visited; a floor of 1 lost recall at ef 10 (0.920 against 0.957),
+// 16 saved little at ef 20.
+inline std::size_t secondary_beam(std::size_t ef, uint32_t count, uint32_t first) {
+    std::size_t share = first == 0 ? ef : (ef * count + first - 1) / first;
+    return std::min(ef, std::max<std::size_t>(share, 8));
+}
+
 struct Neighbor {
     float distance;  // index_distance(metric, query, vector)
     uint32_t id;
@@ -66,23 +79,36 @@ class Searcher {
     // i/64, bit i%64): deleted elements are traversed as normal graph nodes but never returned, and the
     // result keeps ef live elements when they exist (if the graph walk finds fewer, the elements it
     // could not reach are scanned). If ef >= count, it returns exactly what exact() returns.
-    void search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                std::vector<Neighbor> *out);
+    //
+    // `radius` bounds the search for a caller that needs no element farther than it (the distance up
+    // to which larger segments were already searched): if `beam` < ef, a beam that wide walks from the
+    // entry point towards the query, and beyond it only nodes within `radius` are kept and expanded
+    // (up to ef results). Returns the distance up to which the result is as complete as the search
+    // makes it: the farthest result when ef results were kept, otherwise `radius` (or infinity when
+    // the walk was not bounded and considered every element). A caller merging segments trusts the
+    // results up to the smallest of these.
+    float search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                 std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
     // Exact: every live element, ascending by distance (ties by id).
     void exact(const SegmentView &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
     // The same over a segment read on demand (bounded memory). Results are those of the in-memory
     // search of the same image; if seg.corrupt() is set afterwards they mean nothing.
-    void search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                std::vector<Neighbor> *out);
+    float search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                 std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
     void exact(const PagedSegment &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
+
+    // Level-0 nodes whose distance the last approximate search computed: its cost, for diagnostics.
+    std::size_t visited() const { return visited_count_; }
+
+    static constexpr float kUnbounded = std::numeric_limits<float>::infinity();
 
   private:
     template <Metric M, class Graph>
-    void search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                     std::vector<Neighbor> *out);
+    float search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                      std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
-    void search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                    std::vector<Neighbor> *out);
+    float search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                     std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
     void exact_any(const Graph &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
     // Starts a new search over `count` elements: afterwards nothing is marked visited. O(1) except
@@ -91,8 +117,10 @@ class Searcher {
 
     std::vector<uint16_t> visited_;  // visited_[i] == epoch_ <=> element i visited in this search
     uint16_t epoch_ = 0;
+    std::size_t visited_count_ = 0;
     std::vector<Neighbor> candidates_;  // min-heap: frontier of the beam search
     std::vector<Neighbor> results_;     // max-heap of at most ef live elements
+    std::vector<float> own_;            // max-heap: distances of a banded search's own beam
     std::vector<uint32_t> batch_;       // unvisited neighbours of the node being expanded
 };
 

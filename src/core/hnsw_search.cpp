@@ -63,8 +63,8 @@ void Searcher::new_visit(uint32_t count) {
 }
 
 template <Metric M, class Graph>
-void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                           std::vector<Neighbor> *out) {
+float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                            std::vector<Neighbor> *out, float radius, std::size_t beam) {
     // Prefetching an image in memory overlaps loads with distances; a paged read is a copy already.
     auto prefetch = [vector_bytes = std::size_t(seg.dim()) * sizeof(float)](const Graph &g, uint32_t id) {
         if constexpr (Graph::kInMemory) prefetch_vector(g.vector(id), vector_bytes);
@@ -106,10 +106,18 @@ void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef,
     candidates_.push_back({cur_dist, cur});
     if (!is_deleted(deleted, cur)) results_.push_back({cur_dist, cur});
     float bound = results_.empty() ? std::numeric_limits<float>::infinity() : cur_dist;  // worst result
+    // Banded: a beam `beam` wide (own_, its distances) walks towards the query as a search of that
+    // width would; beyond it, only nodes within `radius` are kept and expanded.
+    beam = std::max<std::size_t>(beam, 1);
+    const bool banded = radius != std::numeric_limits<float>::infinity() && beam < ef;
+    own_.clear();
+    if (banded && !results_.empty()) own_.push_back(cur_dist);
+    float own_bound = banded && beam <= own_.size() ? own_.front() : std::numeric_limits<float>::infinity();
 
     while (!candidates_.empty()) {
         const Neighbor c = candidates_.front();
         if (c.distance > bound && results_.size() >= ef) break;  // nothing nearer can come from here
+        if (banded && c.distance > radius && c.distance > own_bound) break;
         std::pop_heap(candidates_.begin(), candidates_.end(), CandidateOrder());
         candidates_.pop_back();
 
@@ -133,7 +141,7 @@ void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef,
         for (uint32_t j = 0; j < nb; j++) {
             const uint32_t id = batch[j];
             const float d = dist(query, seg.vector(id));
-            if (results_.size() < ef || d < bound) {
+            if ((results_.size() < ef || d < bound) && (!banded || d <= radius || d < own_bound)) {
                 candidates_.push_back({d, id});
                 std::push_heap(candidates_.begin(), candidates_.end(), CandidateOrder());
                 if (!is_deleted(deleted, id)) {
@@ -144,6 +152,15 @@ void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef,
                         results_.pop_back();
                     }
                     bound = results_.front().distance;
+                    if (banded && d < own_bound) {
+                        own_.push_back(d);
+                        std::push_heap(own_.begin(), own_.end());
+                        if (own_.size() > beam) {
+                            std::pop_heap(own_.begin(), own_.end());
+                            own_.pop_back();
+                        }
+                        if (own_.size() >= beam) own_bound = own_.front();
+                    }
                 }
             }
         }
@@ -151,7 +168,7 @@ void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef,
 
     // Fewer than ef live results means every node reachable on level 0 was expanded; live nodes the
     // graph cannot reach (rare, but pruning can orphan a node) are then found by a scan.
-    if (results_.size() < ef && n_visited < count) {
+    if (results_.size() < ef && n_visited < count && !banded) {
         for (uint32_t i = 0; i < count; i++) {
             if (visited[i] == epoch || is_deleted(deleted, i)) continue;
             results_.push_back({dist(query, seg.vector(i)), i});
@@ -163,26 +180,39 @@ void Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef,
         }
     }
 
+    // Banded, nothing beyond the radius was searched for, whether the walk stopped or ran out.
+    visited_count_ = n_visited;
+    float covered = banded ? radius : std::numeric_limits<float>::infinity();
+    if (results_.size() >= ef) covered = std::min(covered, results_.front().distance);
     std::sort_heap(results_.begin(), results_.end(), ResultOrder());
     out->assign(results_.begin(), results_.end());
+    return covered;
 }
 
 template <class Graph>
-void Searcher::search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                          std::vector<Neighbor> *out) {
-    if (seg.count() == 0 || ef == 0) {
+float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                           std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    if (seg.count() == 0) {
         out->clear();
-        return;
+        return std::numeric_limits<float>::infinity();
     }
-    if (ef >= seg.count()) return exact_any(seg, query, deleted, out);  // the answer is all of it: exactly
+    if (ef == 0) {
+        out->clear();
+        return -std::numeric_limits<float>::infinity();
+    }
+    if (ef >= seg.count()) {  // the answer is all of it: exactly
+        exact_any(seg, query, deleted, out);
+        return std::numeric_limits<float>::infinity();
+    }
     switch (seg.metric()) {
     case Metric::L2:
-        return search_impl<Metric::L2>(seg, query, ef, deleted, out);
+        return search_impl<Metric::L2>(seg, query, ef, deleted, out, radius, beam);
     case Metric::InnerProduct:
-        return search_impl<Metric::InnerProduct>(seg, query, ef, deleted, out);
+        return search_impl<Metric::InnerProduct>(seg, query, ef, deleted, out, radius, beam);
     case Metric::Cosine:
-        return search_impl<Metric::Cosine>(seg, query, ef, deleted, out);
+        return search_impl<Metric::Cosine>(seg, query, ef, deleted, out, radius, beam);
     }
+    return -std::numeric_limits<float>::infinity();
 }
 
 template <class Graph>
@@ -195,17 +225,17 @@ void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *d
     std::sort(out->begin(), out->end(), ResultOrder());
 }
 
-void Searcher::search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                      std::vector<Neighbor> *out) {
-    search_any(seg, query, ef, deleted, out);
+float Searcher::search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                       std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    return search_any(seg, query, ef, deleted, out, radius, beam);
 }
 void Searcher::exact(const SegmentView &seg, const float *query, const uint64_t *deleted,
                      std::vector<Neighbor> *out) {
     exact_any(seg, query, deleted, out);
 }
-void Searcher::search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                      std::vector<Neighbor> *out) {
-    search_any(seg, query, ef, deleted, out);
+float Searcher::search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                       std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    return search_any(seg, query, ef, deleted, out, radius, beam);
 }
 void Searcher::exact(const PagedSegment &seg, const float *query, const uint64_t *deleted,
                      std::vector<Neighbor> *out) {

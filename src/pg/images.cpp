@@ -375,13 +375,11 @@ void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *byt
         }
 }
 
-void search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
-                  std::vector<kyrodb::Neighbor> *out) {
+float search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
+                   std::vector<kyrodb::Neighbor> *out, float radius, size_t beam) {
     const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
-    if (image.paged)
-        searcher.search(image.paged->segment, query, ef, deleted, out);
-    else
-        searcher.search(image.view, query, ef, deleted, out);
+    if (image.paged) return searcher.search(image.paged->segment, query, ef, deleted, out, radius, beam);
+    return searcher.search(image.view, query, ef, deleted, out, radius, beam);
 }
 
 void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,

@@ -109,9 +109,10 @@ struct StaleSegment : std::runtime_error {
 // under it); flush, merge and VACUUM get a copy (not kept beyond
 // kyrodb.max_local_memory).
 ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, bool may_page = false);
-// Searches over an image however it is held.
-void search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
-                  std::vector<kyrodb::Neighbor> *out);
+// Searches over an image however it is held (radius, beam and the result: Searcher::search).
+float search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
+                   std::vector<kyrodb::Neighbor> *out, float radius = kyrodb::Searcher::kUnbounded,
+                   size_t beam = 0);
 void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
                  std::vector<kyrodb::Neighbor> *out);
 uint64 image_payload(const ImageRef &image, uint32 id);

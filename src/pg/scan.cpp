@@ -1,13 +1,23 @@
 // Ordered index scans: ORDER BY embedding <op> $1.
 //
-// The hot tier is scanned exactly; every segment is searched with HNSW at
-// width ef; the results are merged by distance. A scan works in stages: it
-// returns the merged rows up to the nearest "frontier" (the middle of the
-// beam of any segment searched approximately), and when the executor wants more,
-// the next stage searches again with four times the width, skipping what was
-// returned. Once the width covers a segment, that segment is scanned exactly,
-// so a query returns every row (up to kyrodb.max_scan_tuples) instead of
-// stopping early.
+// The hot tier is scanned exactly; the segments are searched with HNSW,
+// largest first: it gets a beam of width ef (kyrodb.ef_search), and each
+// smaller one stops at the distance the searches before it reached (with a
+// beam of its own in proportion to its size), so a small segment costs what
+// it can contribute, not a full search. The results are merged by distance.
+//
+// A scan works in stages: it returns the merged rows up to the "frontier"
+// (the nearest distance up to which some approximate search is incomplete:
+// the far end of a full beam), and when the executor wants more, the next
+// stage searches again with twice the width, skipping what was returned.
+// Rows a wider stage finds can be nearer than the last one returned before
+// it. Once the width covers a segment, that segment is scanned exactly, so a
+// query returns every row (up to kyrodb.max_scan_tuples) instead of stopping
+// early.
+//
+// So ef_search >= LIMIT answers from one beam of that width, and recall
+// grows with it; below LIMIT, the stages after the first (widths 2 ef, 4 ef,
+// ...) find the rest, costing about what one search of the final width does.
 #include "crash.h"
 #include "guard.h"
 #include "index.h"
@@ -31,12 +41,13 @@ namespace {
 struct Segment {
     SegmentEntry entry;
     ImageRef image;
-    std::vector<uint64_t> returned;  // bit per element
-    bool exact = false;              // every element is in `exact_results`
+    // Ids returned by earlier stages, sorted (few: a bitset sized to the
+    // segment would cost every query more than the lookups do).
+    std::vector<uint32> returned;
+    bool exact = false;  // every element is in `exact_results`
     std::vector<kyrodb::Neighbor> exact_results;
 
-    bool was_returned(uint32 id) const { return (returned[id / 64] >> (id % 64)) & 1; }
-    void mark_returned(uint32 id) { returned[id / 64] |= uint64_t(1) << (id % 64); }
+    bool was_returned(uint32 id) const { return std::binary_search(returned.begin(), returned.end(), id); }
 };
 
 struct HotRow {
@@ -122,9 +133,10 @@ void start_once(Relation index, ScanState &s) {
         seg.entry = meta.segments[i];
         seg.image = segment_image(index, meta, seg.entry, true);
         s.paged |= seg.image.paged != nullptr;
-        seg.returned.assign((seg.entry.count + 63) / 64, 0);
         s.segments.push_back(std::move(seg));
     }
+    std::stable_sort(s.segments.begin(), s.segments.end(),
+                     [](const Segment &a, const Segment &b) { return a.entry.count > b.entry.count; });
     pg_call([] { crash_point("scan.directory_read"); });
     s.hot.clear();
     s.hot.reserve(meta.hot_end - meta.hot_start);
@@ -218,13 +230,15 @@ void paged_inconsistent(ScanState &s, const Segment &seg) {
     });
 }
 
-// One stage: search every segment at width ef, merge with the hot tier, and
-// queue the rows up to the frontier. Once every segment is scanned exactly
-// there is no frontier: the nearest `ef` remaining rows are queued per stage,
-// selected without sorting the rest.
+// One stage: search the segments (largest first, each bounded by the
+// frontier the ones before it set), merge with the hot tier, and queue the
+// rows up to the frontier. Once every segment is scanned exactly there is no
+// frontier: the nearest `ef` remaining rows are queued per stage, selected
+// without sorting the rest.
 void run_stage(ScanState &s) {
     float frontier = std::numeric_limits<float>::infinity();
     bool all_exact = true;
+    const uint32 first = s.segments.empty() ? 0 : s.segments[0].entry.count;
     s.candidates.clear();
     for (uint32 i = 0; i < s.segments.size(); i++) {
         Segment &seg = s.segments[i];
@@ -235,14 +249,13 @@ void run_stage(ScanState &s) {
             seg.exact = true;
         }
         if (!seg.exact) {
-            search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results);
+            const bool bounded = frontier != std::numeric_limits<float>::infinity();
+            const float covered =
+                search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results, frontier,
+                             bounded ? kyrodb::secondary_beam(s.ef, seg.entry.count, first) : s.ef);
+            frontier = std::min(frontier, covered);
             found = &s.results;
             all_exact = false;
-            // The far end of a beam is where HNSW misses most; rows past its
-            // middle wait for the next, wider stage, so that a row found late
-            // rarely comes after a farther one.
-            frontier = std::min(frontier, s.results.empty() ? -std::numeric_limits<float>::infinity()
-                                                            : s.results[(s.results.size() - 1) / 2].distance);
         }
         for (const kyrodb::Neighbor &n : *found)
             if (!seg.was_returned(n.id)) s.candidates.push_back({n.distance, i, n.id, image_payload(seg.image, n.id)});
@@ -271,10 +284,11 @@ void run_stage(ScanState &s) {
         if (c.segment == kHot)
             s.hot[c.id].returned = true;
         else
-            s.segments[c.segment].mark_returned(c.id);
+            s.segments[c.segment].returned.push_back(c.id);
         s.ready.push_back(c.tid);
     }
-    s.ef *= 4;
+    for (Segment &seg : s.segments) std::sort(seg.returned.begin(), seg.returned.end());
+    s.ef *= 2;
 }
 
 ScanState *state_of(IndexScanDesc scan) { return static_cast<StateHolder *>(scan->opaque)->state; }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -457,3 +458,43 @@ TEST(HnswMetric, CosinePrepareAndRange) {
 }
 
 }  // namespace
+
+// A search bounded by a radius (a smaller segment searched after a larger one) finds the elements
+// within the radius that a full search finds, says how far its answer is complete, and with an
+// unbounded radius is the plain search.
+TEST(HnswSearch, RadiusBoundedSearch) {
+    const Built &b = built(Metric::L2);
+    Searcher searcher;
+    std::vector<Neighbor> full, banded, truth;
+    std::size_t found = 0, wanted = 0, visited_full = 0, visited_banded = 0;
+    for (std::size_t q = 0; q < kQueries; q++) {
+        const float *query = &b.data.queries[q * kDim];
+        // the radius a larger segment would have set: here the 20th nearest element's distance
+        searcher.exact(b.seg, query, nullptr, &truth);
+        const float radius = truth[19].distance;
+        float covered = searcher.search(b.seg, query, kEf, nullptr, &full);
+        EXPECT_EQ(covered, full.back().distance) << "a full beam is complete up to its farthest result";
+        visited_full += searcher.visited();
+        covered = searcher.search(b.seg, query, kEf, nullptr, &banded, radius, 8);
+        visited_banded += searcher.visited();
+        EXPECT_LE(covered, radius);
+        EXPECT_TRUE(std::is_sorted(banded.begin(), banded.end(), [](const Neighbor &x, const Neighbor &y) {
+            return x.distance < y.distance;
+        }));
+        for (const Neighbor &n : banded)
+            EXPECT_EQ(n.distance, kyrodb::index_distance(Metric::L2, query, b.seg.vector(n.id), kDim));
+        for (std::size_t i = 0; i < 20; i++) {
+            wanted++;
+            for (const Neighbor &n : banded) found += n.id == truth[i].id && n.distance <= covered;
+        }
+        std::vector<Neighbor> unbounded;
+        searcher.search(b.seg, query, kEf, nullptr, &unbounded, Searcher::kUnbounded, 8);
+        ASSERT_EQ(unbounded.size(), full.size());
+        for (std::size_t i = 0; i < full.size(); i++) EXPECT_EQ(unbounded[i].id, full[i].id);
+    }
+    double recall = double(found) / double(wanted);
+    std::printf("[ banded   ] recall within the radius %.4f, nodes visited %.0f (full beam %.0f)\n", recall,
+                double(visited_banded) / kQueries, double(visited_full) / kQueries);
+    EXPECT_GE(recall, 0.95);
+    EXPECT_LT(visited_banded, visited_full) << "a bounded search costs less than a full beam";
+}
