@@ -115,6 +115,25 @@ SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) 
 RESET enable_seqscan;
 DROP TABLE reuse;
 
+-- the same in the hot tier, with this backend's copy of it read before the
+-- VACUUM (and brought up to date with rows appended since): VACUUM makes the
+-- copy go, it is not ranked by the old vectors
+CREATE TABLE reuse (id int, v vector(2)) WITH (autovacuum_enabled = off);
+CREATE INDEX reuse_idx ON reuse USING kyrodb (v);
+INSERT INTO reuse SELECT i, ARRAY[i, 0] FROM generate_series(1, 100) i;
+SET enable_seqscan = off;
+SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) a;
+INSERT INTO reuse VALUES (101, '[0.5,0]');
+SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) a;
+DELETE FROM reuse;
+VACUUM reuse;
+INSERT INTO reuse SELECT 1000 + i, ARRAY[1101 - i, 0] FROM generate_series(1, 100) i;
+SELECT count(*) AS reused_tids FROM reuse WHERE ctid IN (SELECT ('(0,' || i || ')')::tid FROM generate_series(1, 100) i);
+SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) a;
+SELECT segments, hot_rows FROM kyrodb_index_stats('reuse_idx');
+RESET enable_seqscan;
+DROP TABLE reuse;
+
 -- NULL vectors are not indexed; zero vectors are, except under cosine
 INSERT INTO items VALUES (6001, 0, NULL), (6002, 0, '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]');
 SET enable_seqscan = off;

@@ -574,13 +574,18 @@ uint64 hot_append(Relation index, uint64 tid, const float *vector) {
     return hot_rows;
 }
 
-bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end) {
+bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end,
+              const HotScanEnd *from) {
     const Size record_size = hot_record_size(meta.dim);
+    uint64 rec = from ? from->record : meta.hot_start;
+    BlockNumber blk = from ? from->block : meta.hot_head;
+    uint64 page_pos = from ? from->page_pos : meta.hot_head_pos;
+    if (rec >= meta.hot_end) {  // nothing to read (and `blk` may be a page not yet linked)
+        if (end != nullptr) *end = HotScanEnd{rec, blk, page_pos};
+        return rec == meta.hot_end;
+    }
     char *assembled = static_cast<char *>(palloc(record_size));
-    uint64 rec = meta.hot_start;
     Size have = 0;  // bytes of record `rec` gathered into `assembled`
-    BlockNumber blk = meta.hot_head;
-    uint64 page_pos = meta.hot_head_pos;
     bool stopped = false, consistent = true;
 
     while (rec < meta.hot_end) {
@@ -665,6 +670,16 @@ void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPoint
         page_pos = page_end;
     }
     pfree(dead);
+    // Backends keep copies of the hot tier (hot_mirror.cpp) for one
+    // generation: a new one makes them drop the cleared rows before the heap
+    // can give their TIDs to new rows. Every time, not only when rows were
+    // cleared here: an earlier VACUUM may have cleared some and failed
+    // before this record.
+    Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
+    GenericXLogState *xlog = GenericXLogStart(index);
+    meta_of(GenericXLogRegisterBuffer(xlog, metabuf, 0))->generation++;
+    GenericXLogFinish(xlog);
+    UnlockReleaseBuffer(metabuf);
 }
 
 kyrodb::Metric index_metric(Relation index) {

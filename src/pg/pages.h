@@ -179,7 +179,10 @@ struct HotScanEnd {
     BlockNumber block;  // page holding its first byte (or the page before)
     uint64 page_pos;    // that page's stream offset
 };
-bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end);
+// `from` (nullable): resume where an earlier scan of the same chain ended
+// (its *end), under a metapage of the same generation, instead of at hot_start.
+bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end,
+              const HotScanEnd *from = nullptr);
 
 // Clears the TID of every hot-tier record in [hot_start, hot_end) for which
 // callback says the heap row is dead; *removed and *live count them.

@@ -20,6 +20,7 @@
 // ...) find the rest, costing about what one search of the final width does.
 #include "crash.h"
 #include "guard.h"
+#include "hot_mirror.h"
 #include "index.h"
 #include "vector.h"
 
@@ -112,13 +113,6 @@ kyrodb::Searcher &searcher() {
     return instance;
 }
 
-bool visit_hot(void *context, uint64 tid, const float *vector) {
-    auto *s = static_cast<ScanState *>(context);
-    // capacity was reserved for every record: no allocation, no throw here
-    s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
-    return true;
-}
-
 // Reads the directory, takes every segment's image and copies the hot tier.
 // Throws StaleSegment if a flush or merge moved the directory on meanwhile
 // (pages read may have been reused).
@@ -138,20 +132,24 @@ void start_once(Relation index, ScanState &s) {
     std::stable_sort(s.segments.begin(), s.segments.end(),
                      [](const Segment &a, const Segment &b) { return a.entry.count > b.entry.count; });
     pg_call([] { crash_point("scan.directory_read"); });
-    s.hot.clear();
-    s.hot.reserve(meta.hot_end - meta.hot_start);
-    bool consistent = false;
-    pg_call([&] { consistent = hot_scan(index, meta, visit_hot, &s, nullptr); });
+    const HotMirror *hot = hot_mirror(index, meta);
     MetaPage after;
     pg_call([&] { read_meta(index, &after); });
-    if (after.generation != meta.generation) throw StaleSegment();
-    if (!consistent)  // the chain was not what an unchanged directory says: not a race
+    if (after.generation != meta.generation) {  // what was read may come from reused pages
+        hot_mirror_forget(index);
+        throw StaleSegment();
+    }
+    if (hot == nullptr)  // the chain was not what an unchanged directory says: not a race
         pg_call([&] {
             ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
                             errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
                                    RelationGetRelationName(index)),
                             errhint("REINDEX the index.")));
         });
+    s.hot.resize(hot->tids.size());
+    for (size_t h = 0; h < hot->tids.size(); h++)
+        s.hot[h] = {kyrodb::index_distance(s.metric, s.query.data(), &hot->vectors[h * s.dim], s.dim),
+                    hot->tids[h], false};
 }
 
 void start(Relation index, ScanState &s) {

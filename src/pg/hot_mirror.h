@@ -1,0 +1,27 @@
+// A backend's copy of an index's hot tier (hot_mirror.cpp).
+#pragma once
+#include <vector>
+
+#include "guard.h"
+#include "pages.h"
+
+namespace kyrodb::pg {
+
+struct HotMirror {
+    bool valid = false;
+    uint64 instance = 0, generation = 0;  // of the metapage it was read under
+    uint32 dim = 0;
+    HotScanEnd end{};            // where the next read resumes
+    std::vector<uint64> tids;    // live records, in chain order
+    std::vector<float> vectors;  // dim floats per record
+};
+
+// This backend's copy of the live hot-tier records of `meta`, read from pages
+// only as far as it did not hold them already. nullptr if the chain is not
+// what `meta` describes (see hot_scan). The copy is only as good as `meta`:
+// if the metapage's generation has moved on since, the caller must not use
+// it (and should call hot_mirror_forget).
+const HotMirror *hot_mirror(Relation index, const MetaPage &meta);
+void hot_mirror_forget(Relation index);
+
+}  // namespace kyrodb::pg
