@@ -2,7 +2,8 @@
 // against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
 //
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
-//                 [--phases load,build,search,filtered,zipf,insert,merge] [--data DIR (.data)]
+//                 [--phases load,build,search,filtered,zipf,insert,merge,hot] [--data DIR (.data)]
+//                 [--dim D (synthetic only, 128)]
 //
 // stdout: one JSON object per figure, always with these keys, in this order:
 //   {"dataset","n","dim","metric","phase","system","ef_search" (int or null),"connections","figure","value"}
@@ -24,11 +25,13 @@
 //           (rows_per_s: 50,000 rows by binary COPY), noindex-copy (rows_per_s: the same COPY into a table
 //           with the same rows and primary key but no kyrodb index), then kyrodb at ef_search 40 over the
 //           enlarged table (recall@10, qps, p50_ms, p99_ms)
+// hot       kyrodb-hot-0pct, -25pct, -50pct, -100pct at ef_search 40 (recall@10, qps, p50_ms, p99_ms):
+//           queries with the hot tier filled to that share of kyrodb.flush_threshold by COPY
 // merge     kyrodb-before / kyrodb-during (qps, p50_ms, p99_ms at ef_search 40): the insert phase's rows
 //           deleted (half a segment), queries just before and while VACUUM tombstones them and rewrites
 //           that segment; kyrodb-vacuum (seconds); kyrodb-after (recall@10 over the rows left, qps, p99_ms)
 //
-// Data sets (ids 1..n): synthetic = `datagen synthetic N 128 1` (base, --n, default 100,000) and seed 2
+// Data sets (ids 1..n): synthetic = `datagen synthetic N DIM 1` (base, --n, default 100,000) and seed 2
 // (1,000 queries), L2; fashion = fashion-mnist train (60,000, or --n) and the first 1,000 of t10k, L2;
 // minilm = DIR/minilm-384/embeddings.bin (778, from bench/datasets.sh minilm), queries = documents 1, 8,
 // 15, ... (100), cosine. Exact top 100 per query cached in DIR/truth/<dataset>-<n>-<metric>.bin.
@@ -83,6 +86,7 @@ const char *const kFashion = "/usr/share/datasets/fashion-mnist/";
 struct Options {
     std::string conn, dataset = "synthetic", phases = "load,build,search,filtered,zipf,insert,merge", data = ".data";
     std::size_t n = 0, queries = 0;  // 0: the data set's default
+    std::size_t dim = 128;           // of the synthetic data set
 } opt;
 
 Dataset data;
@@ -233,7 +237,7 @@ void load_data() {
     data.name = opt.dataset;
     std::vector<float> base;
     if (opt.dataset == "synthetic") {
-        data.dim = 128;
+        data.dim = opt.dim;
         data.n = opt.n > 0 ? opt.n : 100000;
         data.rows = synthetic(data.n, data.dim, 1);
         data.queries = synthetic(1000, data.dim, 2);
@@ -260,7 +264,8 @@ void load_data() {
 void compute_base_truth() {
     mkdir(opt.data.c_str(), 0755);
     mkdir((opt.data + "/truth").c_str(), 0755);
-    std::string path = opt.data + "/truth/" + data.name + "-" + std::to_string(data.n) + "-" + metric_name() + ".bin";
+    std::string path = opt.data + "/truth/" + data.name + (data.dim != 128 && data.name == "synthetic" ? "-d" + std::to_string(data.dim) : "") +
+                       "-" + std::to_string(data.n) + "-" + metric_name() + ".bin";
     if (load_truth(path, data, kTruthK, &base_truth)) return;
     fprintf(stderr, "exact top %zu of %zu queries over %zu rows (cached in %s)...\n", kTruthK, data.nq, data.n, path.c_str());
     auto t0 = Clock::now();
@@ -684,6 +689,44 @@ void phase_insert(PGconn *c) {
             r.ms(0.99));
 }
 
+// Queries against the hot tier's fill level (the rows inserted since the last flush, which every
+// query scans exactly): the index flushed, then rows of the insert phase's set COPYed in up to 25,
+// 50 and 100 % of kyrodb.flush_threshold (100 %: one row short, since reaching it starts a flush);
+// after each step, queries at ef_search 40 on one connection (recall@10 over base and hot rows).
+// The rows are deleted, vacuumed and flushed away at the end.
+void phase_hot(PGconn *c) {
+    require(c, "hot", true);
+    if (data.nrows() != data.n) die("phase hot needs the table as loaded: run load,build first");
+    grow();
+    const std::vector<float> extra(data.rows.begin() + long(data.n * data.dim), data.rows.end());
+    data.rows.resize(data.n * data.dim);
+    const uint32_t first = uint32_t(data.n) + 1;
+    exec(c, "SELECT kyrodb_flush('items_idx')");
+    const std::size_t threshold = std::stoull(value(c, "SHOW kyrodb.flush_threshold"));
+    prepare_knn(c, kDefaultEf);
+    std::size_t have = 0;
+    for (int pct : {0, 25, 50, 100}) {
+        std::size_t want = pct == 100 ? threshold - 1 : threshold * std::size_t(pct) / 100;
+        want = std::min(want, extra.size() / data.dim);
+        if (want > have) {
+            copy_in(c, "items", copy_binary(first + uint32_t(have), want - have, &extra[have * data.dim]), true);
+            data.rows.insert(data.rows.end(), extra.begin() + long(have * data.dim), extra.begin() + long(want * data.dim));
+            have = want;
+        }
+        std::string hot = value(c, "SELECT hot_rows FROM kyrodb_index_stats('items_idx')");
+        Truth t = brute_force(data, kK, [](std::size_t, uint32_t) { return true; });
+        Run r = run_queries(c, "knn", first_queries(data.nq), t);
+        std::string system = "kyrodb-hot-" + std::to_string(pct) + "pct";
+        emit_run("hot", system.c_str(), kDefaultEf, r);
+        fprintf(stderr, "hot tier %3d %% of %zu (%s rows in it): recall %.4f, %.0f qps, p50 %.2f p99 %.2f ms\n", pct,
+                threshold, hot.c_str(), r.recall(), r.qps(), r.ms(0.5), r.ms(0.99));
+    }
+    exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
+    exec(c, "VACUUM items");
+    exec(c, "SELECT kyrodb_flush('items_idx')");
+    data.rows.resize(data.n * data.dim);
+}
+
 // Queries while a segment is rewritten: rows the insert phase added are deleted so that the segment
 // holding them is half dead, and VACUUM tombstones them and rebuilds that segment without them (a
 // merge, building a new graph) while this connection keeps querying. If the insert phase's flush
@@ -740,7 +783,7 @@ void phase_merge(PGconn *c) {
 
 [[noreturn]] void usage() {
     die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
-        "                     [--phases load,build,search,filtered,zipf,insert,merge] [--data DIR]");
+        "                     [--phases load,build,search,filtered,zipf,insert,merge,hot] [--data DIR] [--dim D]");
 }
 
 }  // namespace
@@ -756,6 +799,7 @@ int main(int argc, char **argv) {
         else if (a == "--queries") opt.queries = std::strtoull(v.c_str(), nullptr, 10);
         else if (a == "--phases") opt.phases = v;
         else if (a == "--data") opt.data = v;
+        else if (a == "--dim") opt.dim = std::strtoull(v.c_str(), nullptr, 10);
         else usage();
     }
     if (opt.conn.empty()) usage();
@@ -766,8 +810,8 @@ int main(int argc, char **argv) {
         pos = comma + 1;
         const std::string &p = phases.back();
         if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert" &&
-            p != "merge")
-            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge)");
+            p != "merge" && p != "hot")
+            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge, hot)");
     }
 
     PGconn *c = connect();  // first, to fail before the data is made
@@ -795,6 +839,7 @@ int main(int argc, char **argv) {
         else if (p == "filtered") phase_filtered(c);
         else if (p == "zipf") phase_zipf(c);
         else if (p == "insert") phase_insert(c);
+        else if (p == "hot") phase_hot(c);
         else phase_merge(c);
         // Each phase prepares its statements anew: start the next one from a clean session.
         exec(c, "DEALLOCATE ALL");
