@@ -32,8 +32,9 @@ void _PG_init(void) {
     using namespace kyrodb::pg;
     register_reloptions();
     DefineCustomIntVariable("kyrodb.ef_search", "Width of the HNSW search beam in kyrodb index scans.",
-                            "Larger finds more of the true nearest neighbours and takes longer.", &ef_search, 40, 1,
-                            1000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+                            "Larger finds more of the true nearest neighbours and takes longer; keep it at "
+                            "least the LIMIT of the query.",
+                            &ef_search, 40, 1, 1000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("kyrodb.max_scan_tuples",
                             "Most rows one kyrodb index scan returns when the executor keeps asking.",
                             "Queries whose filters reject many rows need more.", &max_scan_tuples, 20000, 1, INT_MAX,
