@@ -71,6 +71,46 @@ SELECT kyrodb_verify_index('full_dir_idx', true);
 DROP TABLE full_dir;
 RESET maintenance_work_mem;
 
+-- CREATE INDEX at maintenance_work_mem = 1MB over 50,000 rows succeeds with
+-- many segments, and says so (and what would make one); after a merge the
+-- index answers as before: every row, and the same recall against the
+-- sequential scan's answers
+CREATE TABLE small_mem (id int PRIMARY KEY, v vector(8));
+INSERT INTO small_mem
+SELECT i, ARRAY(SELECT sin(i * 0.7 + k * 1.3) + cos(i * 0.013 * k) FROM generate_series(1, 8) k)
+  FROM generate_series(1, 50000) i;
+CREATE TABLE small_mem_truth AS
+SELECT q.id AS qid, ARRAY(SELECT s.id FROM small_mem s ORDER BY s.v <-> q.v, s.id LIMIT 10) AS ids
+  FROM small_mem q WHERE q.id % 2500 = 7;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX small_mem_idx ON small_mem USING kyrodb (v);
+RESET maintenance_work_mem;
+CREATE FUNCTION small_mem_check() RETURNS TABLE (segments int, all_rows boolean, recall_at_least_095 boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  hits int := 0;
+  wanted int := 0;
+  t record;
+BEGIN
+  SET LOCAL enable_seqscan = off;
+  FOR t IN SELECT * FROM small_mem_truth LOOP
+    hits := hits + (SELECT count(*) FROM (SELECT s.id FROM small_mem s
+                      ORDER BY s.v <-> (SELECT v FROM small_mem WHERE id = t.qid) LIMIT 10) a WHERE a.id = ANY (t.ids));
+    wanted := wanted + 10;
+  END LOOP;
+  SET LOCAL kyrodb.exact_search = on;
+  SET LOCAL kyrodb.max_scan_tuples = 100000;
+  RETURN QUERY SELECT (SELECT s.segments FROM kyrodb_index_stats('small_mem_idx') s),
+    (SELECT count(*) = 50000 FROM (SELECT id FROM small_mem ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 100000) a),
+    hits >= 0.95 * wanted;
+END $$;
+SELECT segments > 10 AS many_segments, all_rows, recall_at_least_095 FROM small_mem_check();
+SELECT kyrodb_flush('small_mem_idx');
+SELECT segments < 10 AS merged, all_rows, recall_at_least_095 FROM small_mem_check();
+SELECT kyrodb_verify_index('small_mem_idx', true);
+DROP TABLE small_mem, small_mem_truth;
+DROP FUNCTION small_mem_check;
+
 -- kyrodb_verify_index
 CREATE TABLE checked (id int, v vector(3));
 INSERT INTO checked SELECT i, ARRAY[i, i % 7, 1] FROM generate_series(1, 500) i;

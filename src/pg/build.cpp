@@ -173,6 +173,23 @@ void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull
     if (st.n == st.capacity) guarded([&] { flush_batch(st); });
 }
 
+// Queries search every segment: say when maintenance_work_mem made more than
+// one, and what would make one.
+void report_segments(Relation index, const BuildState &st, uint32 dim, uint32 m) {
+    MetaPage meta;
+    read_meta(index, &meta);
+    if (meta.n_segments <= 1) return;
+    const size_t per_element = kyrodb::build_bytes_per_element(dim, m) + sizeof(float) * dim + sizeof(uint64);
+    const uint64 needed_mb = (uint64(st.indexed) * per_element + (4 << 20) + (1 << 20) - 1) >> 20;
+    ereport(NOTICE, (errmsg("index \"%s\" was built as %u segments", RelationGetRelationName(index),
+                            meta.n_segments),
+                     errdetail("maintenance_work_mem (%dkB) holds the graph of %zu rows at a time.",
+                               maintenance_work_mem, st.capacity),
+                     errhint("With maintenance_work_mem = '%lluMB' it would be one segment, which queries search "
+                             "faster; kyrodb_flush merges segments within kyrodb.merge_work_mem.",
+                             (unsigned long long) needed_mb)));
+}
+
 }  // namespace
 
 IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
@@ -206,6 +223,7 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(st->total));
     double heap_tuples = table_index_build_scan(heap, index, info, true, true, build_callback, st, nullptr);
     guarded([&] { flush_batch(*st); });
+    report_segments(index, *st, dim, opts.m);
 
     auto *result = static_cast<IndexBuildResult *>(MemoryContextAlloc(old, sizeof(IndexBuildResult)));
     result->heap_tuples = heap_tuples;
