@@ -131,8 +131,45 @@ INSERT INTO reuse SELECT 1000 + i, ARRAY[1101 - i, 0] FROM generate_series(1, 10
 SELECT count(*) AS reused_tids FROM reuse WHERE ctid IN (SELECT ('(0,' || i || ')')::tid FROM generate_series(1, 100) i);
 SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) a;
 SELECT segments, hot_rows FROM kyrodb_index_stats('reuse_idx');
+-- a hot tier larger than a connection may copy (an eighth of
+-- kyrodb.max_local_memory) is read from pages, with the same answer
+SET kyrodb.max_local_memory = 0;
+SELECT array_agg(id) FROM (SELECT id FROM reuse ORDER BY v <-> '[1,0]' LIMIT 3) a;
+RESET kyrodb.max_local_memory;
 RESET enable_seqscan;
 DROP TABLE reuse;
+
+-- inserts are buffered per connection and appended in batches: a scan of
+-- the index in the same transaction sees them, an abort drops them, and
+-- rows of earlier statements survive an append that fails in a
+-- subtransaction (the commit appends them)
+CREATE TABLE buffered (id int, v vector(2)) WITH (autovacuum_enabled = off);
+CREATE INDEX buffered_idx ON buffered USING kyrodb (v);
+SET enable_seqscan = off;
+BEGIN;
+INSERT INTO buffered SELECT i, ARRAY[i, 0] FROM generate_series(1, 10) i;
+SELECT array_agg(id) FROM (SELECT id FROM buffered ORDER BY v <-> '[3,0]' LIMIT 3) a;
+ROLLBACK;
+SELECT count(*) AS after_rollback FROM (SELECT id FROM buffered ORDER BY v <-> '[3,0]' LIMIT 3) a;
+BEGIN;
+INSERT INTO buffered SELECT i, ARRAY[i, 0] FROM generate_series(1, 10) i;
+SAVEPOINT s;
+SET LOCAL kyrodb.crash_point = 'insert.append';
+INSERT INTO buffered SELECT i, ARRAY[i, 0] FROM generate_series(11, 5000) i;
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO buffered VALUES (11, '[11,0]');
+COMMIT;
+SELECT array_agg(id) FROM (SELECT id FROM buffered ORDER BY v <-> '[12,0]' LIMIT 3) a;
+SELECT kyrodb_verify_index('buffered_idx', true);
+-- a statement of many batches, and a two-row statement after it, all found
+INSERT INTO buffered SELECT i, ARRAY[i, 1] FROM generate_series(100, 2099) i;
+INSERT INTO buffered VALUES (3000, '[3000,0]'), (3001, '[3001,0]');
+SET kyrodb.exact_search = on;
+SELECT count(*) AS all_found FROM (SELECT id FROM buffered ORDER BY v <-> '[0,0]' LIMIT 10000) a;
+RESET kyrodb.exact_search;
+SELECT kyrodb_verify_index('buffered_idx', true);
+RESET enable_seqscan;
+DROP TABLE buffered;
 
 -- NULL vectors are not indexed; zero vectors are, except under cosine
 INSERT INTO items VALUES (6001, 0, NULL), (6002, 0, '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]');

@@ -42,7 +42,9 @@ Relation open_kyrodb_index(Oid relid, LOCKMODE lockmode, Access access) {
     if (!allowed && access == Access::Stats) allowed = has_privs_of_role(GetUserId(), ROLE_PG_STAT_SCAN_TABLES);
     if (!allowed)
         aclcheck_error(access == Access::Owner ? ACLCHECK_NOT_OWNER : ACLCHECK_NO_PRIV, OBJECT_INDEX, NameStr(name));
-    return index_open(relid, lockmode);
+    Relation index = index_open(relid, lockmode);
+    append_pending(index);  // this backend's own inserts count
+    return index;
 }
 
 }  // namespace kyrodb::pg

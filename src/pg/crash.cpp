@@ -29,6 +29,7 @@ const char *const kPoints[] = {
     "flush.collected",       // a flush read a chunk of the hot tier
     "flush.published",       // a flush published one segment and moved the hot tier's head
     "merge.published",       // a merge replaced segments, images not yet dropped
+    "insert.append",         // inserted rows buffered by this backend, about to be appended
     "hot_append.linked",     // a record larger than 3 pages linked a page, wrote nothing
     "hot_append.written",    // ... wrote some of its pages, did not publish
     "tombstone.page",        // VACUUM marked the deleted elements of one tombstone page

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "index.h"
+
 namespace kyrodb::pg {
 namespace {
 
@@ -74,6 +76,11 @@ const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
     m.end = end;
     m.valid = true;
     return &m;
+}
+
+bool hot_mirror_fits(const MetaPage &meta) {
+    const uint64 bytes = (meta.hot_end - meta.hot_start) * (uint64(meta.dim) * sizeof(float) + sizeof(uint64));
+    return bytes <= (uint64(max_local_memory_mb) << 20) / kSlots;
 }
 
 void hot_mirror_forget(Relation index) {

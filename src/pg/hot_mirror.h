@@ -22,6 +22,10 @@ struct HotMirror {
 // if the metapage's generation has moved on since, the caller must not use
 // it (and should call hot_mirror_forget).
 const HotMirror *hot_mirror(Relation index, const MetaPage &meta);
+// Whether the hot tier of `meta` may be copied: its vectors within an eighth
+// of kyrodb.max_local_memory (there are 8 copies at most). Otherwise a scan
+// reads it from pages, as the copy is only a saving of time.
+bool hot_mirror_fits(const MetaPage &meta);
 void hot_mirror_forget(Relation index);
 
 }  // namespace kyrodb::pg

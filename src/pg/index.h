@@ -127,6 +127,10 @@ void register_workers();
 // Asks a background worker to flush the index (no-op without preload, or
 // when one is already at it).
 void request_flush(Relation index);
+// Inserts are buffered per backend (insert.cpp): append_pending appends this
+// backend's rows of `index` to its hot tier now (before reading the hot tier).
+void append_pending(Relation index);
+void register_insert_callbacks();
 
 // Loads every segment image of the index into the shared pool (or, without
 // one, into this backend); returns the segments now in memory.

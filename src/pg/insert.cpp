@@ -2,10 +2,151 @@
 // is searchable (exactly) by the next scan and moves into a segment on flush,
 // which a background worker starts once the hot tier passes
 // kyrodb.flush_threshold.
+//
+// Rows are appended in batches: an insert adds the row to this backend's
+// buffer for the index, and a full buffer (about two pages of rows) goes to
+// the hot tier as one WAL record, with one metapage update. Other sessions
+// cannot see the rows before the transaction commits, so the buffer only has
+// to be appended before that (the pre-commit callback), before this backend
+// reads the hot tier (a scan or an admin function of the index), and before
+// any utility statement (which might rebuild, move or drop the index). A
+// transaction that aborts drops it.
+#include "crash.h"
 #include "index.h"
 #include "vector.h"
 
+extern "C" {
+#include "access/relation.h"
+#include "access/xact.h"
+#include "tcop/utility.h"
+#include "utils/memutils.h"
+}
+
 namespace kyrodb::pg {
+namespace {
+
+struct Pending {
+    Oid relid;
+    RelFileNode node;  // of the index the rows were inserted into
+    uint32 dim;
+    uint32 n;          // rows buffered
+    uint32 capacity;   // hot_batch_rows(dim)
+    uint64 last_used;
+    uint64 *tids;
+    float *vectors;
+};
+
+// A few indexes at a time; inserting into another appends the least
+// recently used one's rows first.
+constexpr int kPendingSlots = 8;
+Pending pending[kPendingSlots];
+uint64 pending_uses = 0;
+ProcessUtility_hook_type previous_utility_hook = nullptr;
+
+// The rows stay buffered until they are appended: if that fails inside a
+// subtransaction, the transaction around it may still commit them.
+void append(Relation index, Pending &p) {
+    if (p.n == 0) return;
+    crash_point("insert.append");
+    uint64 hot_rows = hot_append(index, p.tids, p.vectors, p.n);
+    p.n = 0;
+    if (hot_rows >= uint64(flush_threshold)) request_flush(index);
+}
+
+void release(Pending &p) {
+    if (p.tids != nullptr) pfree(p.tids);
+    if (p.vectors != nullptr) pfree(p.vectors);
+    p = Pending{};
+}
+
+// Appends a slot's rows to its index, if the index is still the one they
+// were inserted into (a relation rebuilt in this transaction was built from
+// the heap, which has them).
+void append_slot(Pending &p) {
+    if (p.n == 0) return;
+    Relation index = try_relation_open(p.relid, RowExclusiveLock);
+    if (index == nullptr) {
+        p.n = 0;
+        return;
+    }
+    if (RelFileNodeEquals(index->rd_node, p.node))
+        append(index, p);
+    else
+        p.n = 0;
+    relation_close(index, NoLock);
+}
+
+void append_all() {
+    for (Pending &p : pending) append_slot(p);
+}
+
+void on_xact(XactEvent event, void *) {
+    switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+    case XACT_EVENT_PRE_PREPARE:
+        append_all();
+        break;
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PREPARE:
+        for (Pending &p : pending) p.n = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+void before_utility(PlannedStmt *pstmt, const char *query, bool read_only, ProcessUtilityContext context,
+                    ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc) {
+    if (IsTransactionState()) append_all();
+    if (previous_utility_hook)
+        previous_utility_hook(pstmt, query, read_only, context, params, env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
+}
+
+Pending &slot_for(Relation index, uint32 dim) {
+    const Oid relid = RelationGetRelid(index);
+    Pending *found = nullptr, *oldest = &pending[0];
+    for (Pending &p : pending) {
+        if (p.relid == relid && p.tids != nullptr) found = &p;
+        if (p.last_used < oldest->last_used) oldest = &p;
+    }
+    if (found != nullptr && (found->dim != dim || !RelFileNodeEquals(found->node, index->rd_node))) {
+        append_slot(*found);
+        release(*found);
+        oldest = found;
+        found = nullptr;
+    }
+    if (found == nullptr) {
+        append_slot(*oldest);
+        release(*oldest);
+        found = oldest;
+        found->relid = relid;
+        found->node = index->rd_node;
+        found->dim = dim;
+        found->capacity = hot_batch_rows(dim);
+        found->tids = static_cast<uint64 *>(MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * found->capacity));
+        found->vectors =
+            static_cast<float *>(MemoryContextAlloc(TopMemoryContext, sizeof(float) * dim * found->capacity));
+    }
+    found->last_used = ++pending_uses;
+    return *found;
+}
+
+}  // namespace
+
+void register_insert_callbacks() {
+    RegisterXactCallback(on_xact, nullptr);
+    previous_utility_hook = ProcessUtility_hook;
+    ProcessUtility_hook = before_utility;
+}
+
+void append_pending(Relation index) {
+    for (Pending &p : pending)
+        if (p.relid == RelationGetRelid(index) && p.n > 0) append_slot(p);
+}
 
 bool insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relation, IndexUniqueCheck, bool,
             IndexInfo *) {
@@ -13,12 +154,13 @@ bool insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relati
     const IndexCache &cache = index_cache(index);
     Vector *v = datum_get_vector(values[0]);
     check_expected_dim(cache.dim, v->dim);
-    float *prepared = static_cast<float *>(palloc(sizeof(float) * v->dim));
-    memcpy(prepared, v->x, sizeof(float) * v->dim);
-    if (kyrodb::prepare_vector(cache.metric, prepared, v->dim) &&
-        hot_append(index, encode_tid(tid), prepared) >= uint64(flush_threshold))
-        request_flush(index);
-    pfree(prepared);
+    Pending &p = slot_for(index, uint32(cache.dim));
+    if (p.n == p.capacity) append(index, p);  // a batch whose append failed in a subtransaction
+    float *row = p.vectors + size_t(p.n) * p.dim;
+    memcpy(row, v->x, sizeof(float) * p.dim);
+    if (!kyrodb::prepare_vector(cache.metric, row, p.dim)) return false;  // a zero vector under cosine
+    p.tids[p.n++] = encode_tid(tid);
+    if (p.n == p.capacity) append(index, p);
     return false;
 }
 

@@ -78,6 +78,7 @@ void _PG_init(void) {
     }
     define_crash_settings();
     MarkGUCPrefixReserved("kyrodb");
+    register_insert_callbacks();
     if (process_shared_preload_libraries_in_progress) {
         pool_register();
         register_workers();

@@ -433,11 +433,17 @@ uint32 grow_batch(const MetaPage &meta, uint32 needed) {
 
 }  // namespace
 
-uint64 hot_append(Relation index, uint64 tid, const float *vector) {
+uint32 hot_batch_rows(uint32 dim) {
+    // A batch reaches at most 3 pages, so that it is one WAL record: two
+    // pages of data and the rest of the tail.
+    return uint32(Max(Size(1), 2 * kPageDataSize / hot_record_size(dim)));
+}
+
+uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint32 count) {
     Buffer metabuf;
     AppendPage pages[kMaxRecordPages];
     int n = 0;
-    Size record_size;
+    Size batch_size;  // bytes of the records appended
     char *record = nullptr;
 
     // Lock the metapage, the tail and every page the record will reach:
@@ -447,16 +453,21 @@ uint64 hot_append(Relation index, uint64 tid, const float *vector) {
     for (;;) {
         metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
         const MetaPage *peek = meta_of(BufferGetPage(metabuf));
-        record_size = hot_record_size(peek->dim);
+        const Size one = hot_record_size(peek->dim);
+        batch_size = one * count;
+        if (count == 0 || count > hot_batch_rows(peek->dim))
+            elog(ERROR, "kyrodb: hot-tier batch of %u rows", count);
         if (record == nullptr) {
-            record = static_cast<char *>(palloc0(record_size));
-            memcpy(record, &tid, sizeof(tid));
-            memcpy(record + sizeof(tid), vector, sizeof(float) * peek->dim);
+            record = static_cast<char *>(palloc0(batch_size));
+            for (uint32 i = 0; i < count; i++) {
+                memcpy(record + i * one, &tids[i], sizeof(uint64));
+                memcpy(record + i * one + sizeof(uint64), vectors + size_t(i) * peek->dim, sizeof(float) * peek->dim);
+            }
         }
         // lock_meta checked 0 <= off <= kPageDataSize.
-        const Size off = peek->hot_end * record_size - peek->hot_tail_pos;
-        const Size first = Min(record_size, kPageDataSize - off);
-        const int n_new = int((record_size - first + kPageDataSize - 1) / kPageDataSize);
+        const Size off = peek->hot_end * one - peek->hot_tail_pos;
+        const Size first = Min(batch_size, kPageDataSize - off);
+        const int n_new = int((batch_size - first + kPageDataSize - 1) / kPageDataSize);
 
         n = 0;
         Buffer tail = lock_hot_page(index, *peek, peek->hot_tail, BUFFER_LOCK_EXCLUSIVE);
@@ -494,7 +505,7 @@ uint64 hot_append(Relation index, uint64 tid, const float *vector) {
         for (int j = 0; j < n_fresh; j++)
             pages[n++] = AppendPage{ReadBufferExtended(index, MAIN_FORKNUM, fresh[j], RBM_ZERO_AND_LOCK, nullptr),
                                     true, 0, 0};
-        Size left = record_size - first;
+        Size left = batch_size - first;
         for (int k = 1; k < n; k++) {
             pages[k].len = Min(left, kPageDataSize);
             left -= pages[k].len;
@@ -517,7 +528,7 @@ uint64 hot_append(Relation index, uint64 tid, const float *vector) {
         set_page_used(images[k], pages[k].off + pages[k].len);
     };
     auto publish_append = [&](MetaPage *meta) {
-        meta->hot_end++;
+        meta->hot_end += count;
         meta->hot_tail = BufferGetBlockNumber(pages[n - 1].buf);
         meta->hot_tail_pos += uint64(n - 1) * kPageDataSize;
     };

@@ -163,9 +163,11 @@ void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);
 void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
                       uint32 ef_construction);
 
-// Appends one hot-tier record (tid, vector of meta dim floats); returns the
-// hot tier's rows after it.
-uint64 hot_append(Relation index, uint64 tid, const float *vector);
+// Appends `count` hot-tier records (tids[i], vectors[i * dim ...]), at most
+// hot_batch_rows(dim) of them (so that they reach at most 3 pages and are
+// one WAL record with the metapage); returns the hot tier's rows after them.
+uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint32 count);
+uint32 hot_batch_rows(uint32 dim);
 
 // Visits the live hot-tier records [hot_start, hot_end) of `meta` in order,
 // while visit returns true. The vector pointer is valid only during the call.

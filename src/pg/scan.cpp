@@ -113,7 +113,15 @@ kyrodb::Searcher &searcher() {
     return instance;
 }
 
-// Reads the directory, takes every segment's image and copies the hot tier.
+bool visit_hot(void *context, uint64 tid, const float *vector) {
+    auto *s = static_cast<ScanState *>(context);
+    // capacity was reserved for every record: no allocation, no throw here
+    s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
+    return true;
+}
+
+// Reads the directory, takes every segment's image and the hot tier's rows
+// (from this backend's copy of it, or if that would be too large, pages).
 // Throws StaleSegment if a flush or merge moved the directory on meanwhile
 // (pages read may have been reused).
 void start_once(Relation index, ScanState &s) {
@@ -132,20 +140,31 @@ void start_once(Relation index, ScanState &s) {
     std::stable_sort(s.segments.begin(), s.segments.end(),
                      [](const Segment &a, const Segment &b) { return a.entry.count > b.entry.count; });
     pg_call([] { crash_point("scan.directory_read"); });
-    const HotMirror *hot = hot_mirror(index, meta);
+    const HotMirror *hot = nullptr;
+    bool consistent = false;
+    s.hot.clear();
+    if (hot_mirror_fits(meta)) {
+        hot = hot_mirror(index, meta);
+        consistent = hot != nullptr;
+    } else {
+        hot_mirror_forget(index);
+        s.hot.reserve(meta.hot_end - meta.hot_start);
+        pg_call([&] { consistent = hot_scan(index, meta, visit_hot, &s, nullptr); });
+    }
     MetaPage after;
     pg_call([&] { read_meta(index, &after); });
     if (after.generation != meta.generation) {  // what was read may come from reused pages
         hot_mirror_forget(index);
         throw StaleSegment();
     }
-    if (hot == nullptr)  // the chain was not what an unchanged directory says: not a race
+    if (!consistent)  // the chain was not what an unchanged directory says: not a race
         pg_call([&] {
             ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
                             errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
                                    RelationGetRelationName(index)),
                             errhint("REINDEX the index.")));
         });
+    if (hot == nullptr) return;
     s.hot.resize(hot->tids.size());
     for (size_t h = 0; h < hot->tids.size(); h++)
         s.hot[h] = {kyrodb::index_distance(s.metric, s.query.data(), &hot->vectors[h * s.dim], s.dim),
@@ -175,6 +194,7 @@ void start(Relation index, ScanState &s) {
     // directory after every stage instead.
     const bool standby = RecoveryInProgress();
     s.index = index;
+    pg_call([&] { append_pending(index); });  // this backend's own inserts first
     for (int attempt = 0;; attempt++) {
         if (!standby && !s.locked && attempt >= 3) {
             lock_maintenance(index, ShareLock);

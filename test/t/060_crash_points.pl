@@ -44,6 +44,7 @@ my %workload = (
 	'flush.collected'    => $flush,
 	'flush.published'    => $flush,
 	'merge.published'    => $flush . $flush,
+	'insert.append'      => sprintf($insert, 300),
 	'hot_append.linked'  => q(INSERT INTO wide (v) SELECT array_fill(9::real, ARRAY[8000])::vector;),
 	'hot_append.written' => q(INSERT INTO wide (v) SELECT array_fill(9::real, ARRAY[8000])::vector;),
 	'tombstone.page'     => q(SELECT kyrodb_flush('items_idx'); DELETE FROM items WHERE id % 7 = 0; VACUUM items;),
@@ -54,7 +55,7 @@ my %workload = (
 );
 
 my @points = split /\n/, $node->safe_psql('postgres', 'SELECT * FROM kyrodb_crash_points()');
-cmp_ok(scalar(@points), '>=', 14, 'kyrodb lists its crash points');
+cmp_ok(scalar(@points), '>=', 15, 'kyrodb lists its crash points');
 is(join(',', grep { !exists $workload{$_} } @points), '', 'every crash point has a workload here');
 
 sub wait_for_log {
