@@ -694,7 +694,8 @@ void phase_insert(PGconn *c) {
 
 // Queries against the hot tier's fill level (the rows inserted since the last flush, which every
 // query scans exactly): the index flushed, then rows of the insert phase's set COPYed in up to 25,
-// 50 and 100 % of kyrodb.flush_threshold (100 %: one row short, since reaching it starts a flush);
+// 50 and 100 % of the flush threshold (kyrodb.flush_threshold rows or kyrodb.flush_threshold_size
+// of vectors, whichever is fewer; 100 %: one row short, since reaching it starts a flush);
 // after each step, queries at ef_search 40 on one connection (recall@10 over base and hot rows).
 // The rows are deleted, vacuumed and flushed away at the end.
 void phase_hot(PGconn *c) {
@@ -705,7 +706,11 @@ void phase_hot(PGconn *c) {
     data.rows.resize(data.n * data.dim);
     const uint32_t first = uint32_t(data.n) + 1;
     exec(c, "SELECT kyrodb_flush('items_idx')");
-    const std::size_t threshold = std::stoull(value(c, "SHOW kyrodb.flush_threshold"));
+    // rows, or kyrodb.flush_threshold_size of vectors, whichever is fewer rows
+    const std::size_t threshold =
+        std::min<std::size_t>(std::stoull(value(c, "SHOW kyrodb.flush_threshold")),
+                              std::stoull(value(c, "SELECT setting FROM pg_settings WHERE name = 'kyrodb.flush_threshold_size'")) *
+                                  1024 / (data.dim * sizeof(float)));
     prepare_knn(c, kDefaultEf);
     std::size_t have = 0;
     for (int pct : {0, 25, 50, 100}) {

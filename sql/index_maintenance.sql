@@ -111,6 +111,23 @@ SELECT kyrodb_verify_index('small_mem_idx', true);
 DROP TABLE small_mem, small_mem_truth;
 DROP FUNCTION small_mem_check;
 
+-- the hot tier is flushed when its vectors pass kyrodb.flush_threshold_size,
+-- however few rows they are
+SET kyrodb.flush_threshold = 1000000;
+CREATE TABLE wide_hot (id int, v vector(256));
+CREATE INDEX wide_hot_idx ON wide_hot USING kyrodb (v);
+INSERT INTO wide_hot SELECT i, array_fill(i::real, ARRAY[256])::vector FROM generate_series(1, 100) i;
+VACUUM wide_hot;
+SELECT segments, hot_rows FROM kyrodb_index_stats('wide_hot_idx');
+SET kyrodb.flush_threshold_size = '64kB';
+VACUUM wide_hot;
+SELECT segments, hot_rows FROM kyrodb_index_stats('wide_hot_idx');
+SET kyrodb.flush_threshold_size = '1kB';
+RESET kyrodb.flush_threshold_size;
+SHOW kyrodb.flush_threshold_size;
+DROP TABLE wide_hot;
+SET kyrodb.flush_threshold = 10;
+
 -- kyrodb_verify_index
 CREATE TABLE checked (id int, v vector(3));
 INSERT INTO checked SELECT i, ARRAY[i, i % 7, 1] FROM generate_series(1, 500) i;

@@ -30,6 +30,12 @@ extern bool exact_search;
 extern int shared_memory_mb;  // kyrodb.shared_memory_size
 extern bool prewarm;
 extern int merge_work_mem_mb;   // kyrodb.merge_work_mem
+extern int flush_threshold_size_kb;  // kyrodb.flush_threshold_size
+// Whether a hot tier of `rows` rows of `dim` dimensions is due for a flush
+// (kyrodb.flush_threshold rows, or kyrodb.flush_threshold_size of vectors).
+inline bool hot_tier_full(uint64 rows, uint32 dim) {
+    return rows >= uint64(flush_threshold) || rows * dim * sizeof(float) >= (uint64(flush_threshold_size_kb) << 10);
+}
 extern int max_local_memory_mb;  // kyrodb.max_local_memory
 
 // WITH (m = 16, ef_construction = 64)

@@ -1,7 +1,7 @@
 // INSERT: append to the hot tier only. No graph work, O(1) per row; the row
 // is searchable (exactly) by the next scan and moves into a segment on flush,
 // which a background worker starts once the hot tier passes
-// kyrodb.flush_threshold.
+// kyrodb.flush_threshold (or kyrodb.flush_threshold_size).
 //
 // Rows are appended in batches: an insert adds the row to this backend's
 // buffer for the index, and a full buffer (about two pages of rows) goes to
@@ -50,7 +50,7 @@ void append(Relation index, Pending &p) {
     crash_point("insert.append");
     uint64 hot_rows = hot_append(index, p.tids, p.vectors, p.n);
     p.n = 0;
-    if (hot_rows >= uint64(flush_threshold)) request_flush(index);
+    if (hot_tier_full(hot_rows, p.dim)) request_flush(index);
 }
 
 void release(Pending &p) {

@@ -23,6 +23,7 @@ namespace kyrodb::pg {
 int ef_search = 40;
 int max_scan_tuples = 20000;
 int flush_threshold = 10000;
+int flush_threshold_size_kb = 4096;
 int max_local_memory_mb = 256;
 bool exact_search = false;
 bool prewarm = true;
@@ -43,6 +44,12 @@ void _PG_init(void) {
                             "Hot-tier rows at which an insert starts a background flush into a new segment (and VACUUM flushes).",
                             "Every query scans the hot tier exactly, so a smaller one answers faster.",
                             &flush_threshold, 10000, 1, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("kyrodb.flush_threshold_size",
+                            "Size of the hot tier's vectors at which an insert starts a background flush (and VACUUM "
+                            "flushes), whatever kyrodb.flush_threshold says.",
+                            "Every query reads all of them: this bounds what that costs at wide vectors.",
+                            &flush_threshold_size_kb, 4096, 64, INT_MAX / 2, PGC_SUSET, GUC_UNIT_KB, nullptr, nullptr,
+                            nullptr);
     DefineCustomIntVariable("kyrodb.max_local_memory",
                             "Memory one connection may use for its own copies of kyrodb segment images.",
                             "Used for segments the shared pool cannot hold (or without preload). A segment "

@@ -317,7 +317,7 @@ IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResu
     if (info->analyze_only) return stats;
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
-    if (meta.hot_end - meta.hot_start >= static_cast<uint64>(flush_threshold) ||
+    if (hot_tier_full(meta.hot_end - meta.hot_start, meta.dim) ||
         !choose_merge(meta, merge_capacity(meta)).empty())
         flush_hot_tier(index, false);
     if (stats == nullptr) {

@@ -207,7 +207,7 @@ void kyrodb_flush_worker_main(Datum index_oid) {
         relation_close(index, RowExclusiveLock);
         CommitTransactionCommand();
         pgstat_report_activity(STATE_IDLE, nullptr);
-        if (moved == 0 || meta.hot_end - meta.hot_start < uint64(flush_threshold) || !claim_request(database, oid))
+        if (moved == 0 || !hot_tier_full(meta.hot_end - meta.hot_start, meta.dim) || !claim_request(database, oid))
             break;
         holding_request = true;
     }
