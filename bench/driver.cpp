@@ -2,7 +2,7 @@
 // against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
 //
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
-//                 [--phases load,build,search,filtered,zipf,insert,merge,hot] [--data DIR (.data)]
+//                 [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload] [--data DIR (.data)]
 //                 [--dim D (synthetic only, 128)]
 //
 // stdout: one JSON object per figure, always with these keys, in this order:
@@ -28,6 +28,8 @@
 //           enlarged table (recall@10, qps, p50_ms, p99_ms)
 // hot       kyrodb-hot-0pct, -25pct, -50pct, -100pct at ef_search 40 (recall@10, qps, p50_ms, p99_ms):
 //           queries with the hot tier filled to that share of kyrodb.flush_threshold by COPY
+// copyload  kyrodb-idle, kyrodb-during-copy at ef_search 40 (qps, p50_ms, p99_ms; recall@10 idle), kyrodb-copy
+//           (rows_per_s): queries on one connection while another COPYs 500,000 rows, and just before
 // merge     kyrodb-before / kyrodb-during (qps, p50_ms, p99_ms at ef_search 40): the insert phase's rows
 //           deleted (half a segment), queries just before and while VACUUM tombstones them and rewrites
 //           that segment; kyrodb-vacuum (seconds); kyrodb-after (recall@10 over the rows left, qps, p99_ms)
@@ -735,6 +737,49 @@ void phase_hot(PGconn *c) {
     data.rows.resize(data.n * data.dim);
 }
 
+// Queries beside a bulk load: the latency of queries at ef_search 40 on one connection while another
+// connection COPYs 10 x 50,000 rows (the insert phase's first 50,000 vectors under new ids; the
+// streams encoded before the clock starts) into the table, against the same queries just before.
+// The rows are deleted, vacuumed and flushed away at the end.
+void phase_copyload(PGconn *c) {
+    require(c, "copyload", true);
+    if (data.nrows() != data.n) die("phase copyload needs the table as loaded: run load,build first");
+    grow();
+    const uint32_t first = uint32_t(data.n) + 1;
+    constexpr int kBatches = 10;
+    std::vector<std::string> streams;
+    for (int b = 0; b < kBatches; b++)
+        streams.push_back(copy_binary(first + uint32_t(b * kInsert), kInsert, data.row(first)));
+    data.rows.resize(data.n * data.dim);
+    prepare_knn(c, kDefaultEf);
+    Run idle = run_queries(c, "knn", first_queries(data.nq), base_truth);
+    std::atomic<bool> done{false};
+    double copy_s = 0;
+    std::thread loader([&] {
+        PGconn *l = connect();
+        auto t0 = Clock::now();
+        for (const std::string &stream : streams) copy_in(l, "items", stream, true);
+        copy_s = seconds(t0);
+        done = true;
+        PQfinish(l);
+    });
+    Run during;
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; !done; i++) during.lat.push_back(run(c, "knn", {&qparam[i % data.nq]}));
+    during.wall = seconds(t0);
+    loader.join();
+    emit_run("copyload", "kyrodb-idle", kDefaultEf, idle);
+    emit_run("copyload", "kyrodb-during-copy", kDefaultEf, during, false);
+    emit("copyload", "kyrodb-copy", 0, 1, "rows_per_s", kBatches * kInsert / copy_s);
+    fprintf(stderr, "copyload: queries idle %.0f qps, p50 %.2f p99 %.2f ms; beside a COPY of %d rows (%.0f rows/s): "
+                    "%zu queries, %.0f qps, p50 %.2f p99 %.2f ms\n",
+            idle.qps(), idle.ms(0.5), idle.ms(0.99), kBatches * int(kInsert), kBatches * kInsert / copy_s,
+            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.99));
+    exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
+    exec(c, "VACUUM items");
+    exec(c, "SELECT kyrodb_flush('items_idx')");
+}
+
 // Queries while a segment is rewritten: rows the insert phase added are deleted so that the segment
 // holding them is half dead, and VACUUM tombstones them and rebuilds that segment without them (a
 // merge, building a new graph) while this connection keeps querying. If the insert phase's flush
@@ -791,7 +836,7 @@ void phase_merge(PGconn *c) {
 
 [[noreturn]] void usage() {
     die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
-        "                     [--phases load,build,search,filtered,zipf,insert,merge,hot] [--data DIR] [--dim D]");
+        "                     [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload] [--data DIR] [--dim D]");
 }
 
 }  // namespace
@@ -818,8 +863,8 @@ int main(int argc, char **argv) {
         pos = comma + 1;
         const std::string &p = phases.back();
         if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert" &&
-            p != "merge" && p != "hot")
-            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge, hot)");
+            p != "merge" && p != "hot" && p != "copyload")
+            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge, hot, copyload)");
     }
 
     PGconn *c = connect();  // first, to fail before the data is made
@@ -848,6 +893,7 @@ int main(int argc, char **argv) {
         else if (p == "zipf") phase_zipf(c);
         else if (p == "insert") phase_insert(c);
         else if (p == "hot") phase_hot(c);
+        else if (p == "copyload") phase_copyload(c);
         else phase_merge(c);
         // Each phase prepares its statements anew: start the next one from a clean session.
         exec(c, "DEALLOCATE ALL");
