@@ -2,7 +2,7 @@
 // against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
 //
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
-//                 [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload] [--data DIR (.data)]
+//                 [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload,grow] [--data DIR (.data)]
 //                 [--dim D (synthetic only, 128)]
 //
 // stdout: one JSON object per figure, always with these keys, in this order:
@@ -30,6 +30,9 @@
 //           queries with the hot tier filled to that share of kyrodb.flush_threshold by COPY
 // copyload  kyrodb-idle, kyrodb-during-copy at ef_search 40 (qps, p50_ms, p99_ms; recall@10 idle), kyrodb-copy
 //           (rows_per_s): queries on one connection while another COPYs 500,000 rows, and just before
+// grow      kyrodb-grown-10pct/50pct/100pct and kyrodb-fresh-* per ef_search 10..160 (recall@10, qps,
+//           p99_ms), and qps_at_recall_095_vs_fresh: the index grown by that share of rows in 1,000-row
+//           COPY batches (then kyrodb_flush) against one built afresh over the same rows
 // merge     kyrodb-before / kyrodb-during (qps, p50_ms, p99_ms at ef_search 40): the insert phase's rows
 //           deleted (half a segment), queries just before and while VACUUM tombstones them and rewrites
 //           that segment; kyrodb-vacuum (seconds); kyrodb-after (recall@10 over the rows left, qps, p99_ms)
@@ -737,6 +740,78 @@ void phase_hot(PGconn *c) {
     data.rows.resize(data.n * data.dim);
 }
 
+// Reads as the table grows: issue 10 asks that after growing a freshly built index by 10, 50 and
+// 100 % in batches of 1,000 rows, QPS at recall@10 >= 0.95 stays at least 0.8x that of an index
+// built from scratch over the same rows. Synthetic rows (seed 3) are COPYed in 1,000-row batches,
+// then kyrodb_flush (which merges as the background would); at each step the queries run at
+// ef_search 10..160 on items_idx, and on an index built afresh over a copy of the table
+// (items_fresh). The added rows are deleted, vacuumed and flushed away at the end.
+void phase_grow(PGconn *c) {
+    require(c, "grow", true);
+    if (data.nrows() != data.n) die("phase grow needs the table as loaded: run load,build first");
+    if (data.name != "synthetic") die("phase grow needs --dataset synthetic");
+    const std::size_t n = data.n;
+    const std::vector<float> extra = synthetic(n, data.dim, 3);
+    const uint32_t first = uint32_t(n) + 1;
+    const std::string opclass = data.metric == Metric::L2 ? "vector_l2_ops" : "vector_cosine_ops";
+    const char *op = data.metric == Metric::L2 ? "<->" : "<=>";
+    prepare_knn(c, kDefaultEf);
+    std::size_t added = 0;
+    bool fresh_prepared = false;
+    for (int pct : {10, 50, 100}) {
+        const std::size_t target = n * std::size_t(pct) / 100;
+        for (; added < target;) {
+            std::size_t count = std::min<std::size_t>(1000, target - added);
+            copy_in(c, "items", copy_binary(first + uint32_t(added), count, &extra[added * data.dim]), true);
+            data.rows.insert(data.rows.end(), extra.begin() + long(added * data.dim),
+                             extra.begin() + long((added + count) * data.dim));
+            added += count;
+        }
+        exec(c, "SELECT kyrodb_flush('items_idx')");
+        const std::string segments = value(c, "SELECT segments FROM kyrodb_index_stats('items_idx')");
+        const Truth t = brute_force(data, kK, [](std::size_t, uint32_t) { return true; });
+
+        if (fresh_prepared) exec(c, "DEALLOCATE knn_fresh");
+        exec(c, "DROP TABLE IF EXISTS items_fresh");
+        exec(c, "CREATE TABLE items_fresh AS SELECT * FROM items");
+        exec(c, "SET maintenance_work_mem = '2GB'");
+        exec(c, "CREATE INDEX items_fresh_idx ON items_fresh USING kyrodb (embedding " + opclass +
+                    ") WITH (m = 16, ef_construction = 64)");
+        exec(c, "RESET maintenance_work_mem");
+        exec(c, "SELECT kyrodb_prewarm('items_fresh_idx')");
+        prepare(c, "knn_fresh", std::string("SELECT id FROM items_fresh ORDER BY embedding ") + op + " $1 LIMIT 10",
+                {vector_oid});
+        fresh_prepared = true;
+
+        double best[2] = {0, 0};
+        const char *stmts[2] = {"knn", "knn_fresh"};
+        for (int k = 0; k < 2; k++) {
+            std::string system = std::string(k == 0 ? "kyrodb-grown-" : "kyrodb-fresh-") + std::to_string(pct) + "pct";
+            for (int ef : {10, 20, 40, 80, 160}) {
+                exec(c, "SET kyrodb.ef_search = " + std::to_string(ef));
+                Run r = run_queries(c, stmts[k], first_queries(data.nq), t);
+                emit("grow", system.c_str(), ef, 1, "recall@10", r.recall());
+                emit("grow", system.c_str(), ef, 1, "qps", r.qps());
+                emit("grow", system.c_str(), ef, 1, "p99_ms", r.ms(0.99));
+                if (r.recall() >= 0.95) best[k] = std::max(best[k], r.qps());
+                fprintf(stderr, "  %s ef %3d: recall %.4f, %.0f qps, p99 %.2f ms\n", system.c_str(), ef, r.recall(),
+                        r.qps(), r.ms(0.99));
+            }
+        }
+        emit("grow", ("kyrodb-grown-" + std::to_string(pct) + "pct").c_str(), 0, 1, "qps_at_recall_095_vs_fresh",
+             best[1] > 0 ? best[0] / best[1] : NAN);
+        fprintf(stderr, "grow +%d %% (%zu rows, %s segments): best QPS at recall@10 >= 0.95 %.0f, fresh index %.0f: %.2fx\n",
+                pct, data.nrows(), segments.c_str(), best[0], best[1], best[1] > 0 ? best[0] / best[1] : NAN);
+    }
+    exec(c, "DEALLOCATE knn_fresh");
+    exec(c, "DROP TABLE items_fresh");
+    exec(c, "RESET kyrodb.ef_search");
+    exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
+    exec(c, "VACUUM items");
+    exec(c, "SELECT kyrodb_flush('items_idx')");
+    data.rows.resize(n * data.dim);
+}
+
 // Queries beside a bulk load: the latency of queries at ef_search 40 on one connection while another
 // connection COPYs 10 x 50,000 rows (the insert phase's first 50,000 vectors under new ids; the
 // streams encoded before the clock starts) into the table, against the same queries just before.
@@ -836,7 +911,7 @@ void phase_merge(PGconn *c) {
 
 [[noreturn]] void usage() {
     die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
-        "                     [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload] [--data DIR] [--dim D]");
+        "                     [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload,grow] [--data DIR] [--dim D]");
 }
 
 }  // namespace
@@ -863,8 +938,8 @@ int main(int argc, char **argv) {
         pos = comma + 1;
         const std::string &p = phases.back();
         if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert" &&
-            p != "merge" && p != "hot" && p != "copyload")
-            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge, hot, copyload)");
+            p != "merge" && p != "hot" && p != "copyload" && p != "grow")
+            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge, hot, copyload, grow)");
     }
 
     PGconn *c = connect();  // first, to fail before the data is made
@@ -894,6 +969,7 @@ int main(int argc, char **argv) {
         else if (p == "insert") phase_insert(c);
         else if (p == "hot") phase_hot(c);
         else if (p == "copyload") phase_copyload(c);
+        else if (p == "grow") phase_grow(c);
         else phase_merge(c);
         // Each phase prepares its statements anew: start the next one from a clean session.
         exec(c, "DEALLOCATE ALL");
