@@ -122,6 +122,8 @@ struct Truth {
     std::vector<float> dist;
 };
 
+// Rows are taken in blocks that stay in cache while each of the thread's queries is compared with
+// them, so that ten million rows cost compute, not a pass over memory per query.
 template <class Keep>
 Truth brute_force(const Dataset &d, std::size_t k, Keep keep, unsigned threads = 2) {
     Truth t;
@@ -129,16 +131,35 @@ Truth brute_force(const Dataset &d, std::size_t k, Keep keep, unsigned threads =
     t.ids.assign(d.nq * k, 0);
     t.dist.assign(d.nq * k, INFINITY);
     const uint32_t nrows = uint32_t(d.nrows());
+    const uint32_t block = uint32_t(std::max<std::size_t>(64, (256u << 10) / (4 * d.dim)));
     auto work = [&](unsigned part) {
-        std::vector<std::pair<float, uint32_t>> cand;
-        for (std::size_t q = part; q < d.nq; q += threads) {
-            cand.clear();
-            for (uint32_t id = 1; id <= nrows; id++)
-                if (keep(q, id)) cand.emplace_back(d.distance(d.query(q), d.row(id)), id);
-            std::size_t m = std::min(k, cand.size());
-            std::nth_element(cand.begin(), cand.begin() + m, cand.end());  // ties broken by id
-            std::sort(cand.begin(), cand.begin() + m);
-            for (std::size_t i = 0; i < m; i++) t.dist[q * k + i] = cand[i].first, t.ids[q * k + i] = cand[i].second;
+        std::vector<std::size_t> mine;
+        for (std::size_t q = part; q < d.nq; q += threads) mine.push_back(q);
+        // per query: a max-heap of its best (distance, id) so far; ties broken by id
+        std::vector<std::vector<std::pair<float, uint32_t>>> best(mine.size());
+        for (auto &b : best) b.reserve(k + 1);
+        for (uint32_t first = 1; first <= nrows; first += block) {
+            const uint32_t last = std::min<uint32_t>(nrows, first + block - 1);
+            for (std::size_t i = 0; i < mine.size(); i++) {
+                auto &b = best[i];
+                const std::size_t q = mine[i];
+                for (uint32_t id = first; id <= last; id++) {
+                    if (!keep(q, id)) continue;
+                    std::pair<float, uint32_t> c(d.distance(d.query(q), d.row(id)), id);
+                    if (b.size() == k && !(c < b.front())) continue;
+                    b.push_back(c);
+                    std::push_heap(b.begin(), b.end());
+                    if (b.size() > k) {
+                        std::pop_heap(b.begin(), b.end());
+                        b.pop_back();
+                    }
+                }
+            }
+        }
+        for (std::size_t i = 0; i < mine.size(); i++) {
+            std::sort_heap(best[i].begin(), best[i].end());
+            for (std::size_t j = 0; j < best[i].size(); j++)
+                t.dist[mine[i] * k + j] = best[i][j].first, t.ids[mine[i] * k + j] = best[i][j].second;
         }
     };
     std::vector<std::thread> pool;
