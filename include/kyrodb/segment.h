@@ -16,6 +16,15 @@ constexpr uint32_t kSegmentVersion = 1;
 constexpr std::size_t kSegmentAlign = 64;       // of every section offset
 constexpr uint32_t kSegmentNoUpper = UINT32_MAX;  // upper_index of an element on level 0 only
 
+// How the image stores a compressed copy of its vectors for graph traversal (the float vectors are
+// always there, for exact distances). The header's `quantization` field; 0 in images written
+// before it existed (the field was reserved and zeroed), so those read as None.
+enum class Quantization : uint32_t {
+    None = 0,
+    // 8-bit scalar quantization, per dimension: x ~ lo[j] + step[j] * code, code in 0..255.
+    SQ8 = 1,
+};
+
 // The image starts with this header; every section offset is in bytes from the image start and
 // 64-byte aligned.
 struct SegmentHeader {
@@ -25,7 +34,7 @@ struct SegmentHeader {
     uint32_t count;               // elements
     uint32_t entry_point;         // element id (0 when count == 0)
     int32_t max_level;            // -1 when count == 0
-    uint32_t reserved;
+    uint32_t quantization;        // a Quantization (0 = None in images older than the field)
     uint64_t vectors_offset;      // count * dim float, element i at vectors_offset + i*dim*4
     uint64_t level0_offset;       // count * (1 + m0) uint32: [n, id_1..id_n, unused...]
     uint64_t levels_offset;       // count uint8: the level of each element
@@ -34,6 +43,10 @@ struct SegmentHeader {
                                   // slots starting at upper_index[i] (levels 1..L)
     uint64_t payload_offset;      // count uint64 (opaque to the core; the adapter stores heap TIDs)
     uint64_t total_size;          // bytes of the whole image
+    // With quantization == SQ8, one more section follows the payloads, at sq8_offset(header) (not
+    // stored: computed from the header): dim float lo (per-dimension minimum), dim float step
+    // (per-dimension (max - min) / 255, 0 where max == min), then at the next 64-byte boundary
+    // (sq8_codes_offset) count * dim uint8 codes, element i at i*dim. total_size ends exactly there.
 };
 static_assert(sizeof(SegmentHeader) == 96, "the header is part of the on-disk format");
 
@@ -41,11 +54,21 @@ static_assert(sizeof(SegmentHeader) == 96, "the header is part of the on-disk fo
 // each at the next 64-byte boundary; entry_point = 0 and max_level = -1 (the builder sets them).
 // `upper_slots` is the sum of the levels of all elements. Throws std::length_error if the image
 // would not fit the format (more than UINT32_MAX upper slots).
-SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots);
+// With SQ8, the sq8 section is included in total_size (see SegmentHeader).
+SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots,
+                             Quantization quantization = Quantization::None);
+
+// Offsets of an SQ8 image's sections: lo (then step, dim floats each) and codes. Computed from
+// payload_offset, count and dim; meaningful only for a header that passed check_segment_header
+// (for any other header the values may be garbage, but the functions do not overflow: they
+// saturate to UINT64_MAX).
+uint64_t sq8_offset(const SegmentHeader &h);
+uint64_t sq8_codes_offset(const SegmentHeader &h);
 
 // The checks open() and attach() make of a header against the image's size: magic, version,
 // metric, dimensions, m, entry point, and every section (but the upper-level one, whose size
-// depends on the levels) aligned and inside total_size <= size. False and *error otherwise.
+// depends on the levels) aligned and inside total_size <= size; a known quantization, and with SQ8
+// a total_size ending exactly with the sq8 section. False and *error otherwise.
 bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string *error);
 
 // Read-only view of an image. open() validates magic, version, that every section lies inside
@@ -68,8 +91,13 @@ class SegmentView {
     uint32_t count() const { return header_.count; }
     uint32_t dim() const { return header_.dim; }
     Metric metric() const { return Metric(header_.metric); }
+    Quantization quantization() const { return Quantization(header_.quantization); }
 
     const float *vector(uint32_t i) const { return vectors_ + std::size_t(i) * header_.dim; }
+    // SQ8 images only (nullptr otherwise): dim floats each, and dim codes of element i.
+    const float *sq8_lo() const { return sq8_lo_; }
+    const float *sq8_step() const { return sq8_step_; }
+    const uint8_t *sq8_codes(uint32_t i) const { return sq8_codes_ + std::size_t(i) * header_.dim; }
     // neighbours of i on `level` (0..level(i)); *n receives the count
     const uint32_t *neighbours(uint32_t i, int level, uint32_t *n) const {
         const uint32_t *list = level == 0
@@ -94,6 +122,9 @@ class SegmentView {
     const uint32_t *upper_index_ = nullptr;
     const uint32_t *upper_ = nullptr;
     const uint64_t *payloads_ = nullptr;
+    const float *sq8_lo_ = nullptr;
+    const float *sq8_step_ = nullptr;
+    const uint8_t *sq8_codes_ = nullptr;
 };
 
 // Reads bytes of a segment image that is not in memory (the adapter reads them from index
@@ -110,6 +141,7 @@ class ImageReader {
 // contradicts it is read as an empty list and sets corrupt() (pages may have been reused while the
 // search ran: the caller then checks whether the segment still exists). Accessors return pointers
 // into scratch that the next call of the same accessor overwrites. Not thread-safe.
+// SQ8 images are accepted; their codes are not read (the search runs on the float vectors).
 class PagedSegment {
   public:
     static constexpr bool kInMemory = false;

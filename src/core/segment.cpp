@@ -36,7 +36,31 @@ bool section_inside(const SegmentHeader &h, uint64_t offset, uint64_t bytes) {
            end <= h.total_size;
 }
 
+// Saturating: a garbage header gives UINT64_MAX rather than wrapping.
+uint64_t sat_add(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return add(a, b, &r) ? r : UINT64_MAX;
+}
+uint64_t sat_mul(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return mul(a, b, &r) ? r : UINT64_MAX;
+}
+uint64_t sat_align_up(uint64_t x) { return x > UINT64_MAX - kSegmentAlign ? UINT64_MAX : align_up(x); }
+
+// End of the SQ8 section (the image's total_size), saturating.
+uint64_t sq8_end(const SegmentHeader &h) {
+    return sat_add(sq8_codes_offset(h), sat_mul(h.count, h.dim));
+}
+
 }  // namespace
+
+uint64_t sq8_offset(const SegmentHeader &h) {
+    return sat_align_up(sat_add(h.payload_offset, sat_mul(h.count, sizeof(uint64_t))));
+}
+
+uint64_t sq8_codes_offset(const SegmentHeader &h) {
+    return sat_align_up(sat_add(sq8_offset(h), sat_mul(2 * uint64_t(h.dim), sizeof(float))));
+}
 
 bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string *error) {
     auto fail = [error](const char *msg) {
@@ -47,6 +71,8 @@ bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string 
     if (h.version != kSegmentVersion) return fail("unsupported segment version");
     if (!valid_metric(h.metric)) return fail("bad segment metric");
     if (h.dim == 0) return fail("bad segment dimension");
+    if (h.quantization != uint32_t(Quantization::None) && h.quantization != uint32_t(Quantization::SQ8))
+        return fail("unknown segment quantization");
     if (h.m < 2 || h.m0 != 2 * h.m) return fail("bad segment m/m0");
     if (h.total_size > size) return fail("segment image truncated");
     if (h.count == 0) {
@@ -62,10 +88,17 @@ bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string 
         !section_inside(h, h.payload_offset, s.payload) || h.upper_offset % kSegmentAlign != 0 ||
         h.upper_offset < sizeof(SegmentHeader) || h.upper_offset > h.total_size)
         return fail("segment section outside the image or misaligned");
+    // The SQ8 section has no offset of its own: it ends the image, exactly (which also puts it
+    // inside `size`, total_size <= size having been checked).
+    if (h.quantization == uint32_t(Quantization::SQ8) && (h.total_size != sq8_end(h) || sq8_end(h) == UINT64_MAX))
+        return fail("segment total_size does not match its sq8 section");
     return true;
 }
 
-SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots) {
+SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots,
+                             Quantization quantization) {
+    if (quantization != Quantization::None && quantization != Quantization::SQ8)
+        throw std::invalid_argument("kyrodb: unknown quantization");
     if (upper_slots >= kSegmentNoUpper) throw std::length_error("kyrodb: too many upper-level lists for a segment");
     SectionSizes s;
     if (!section_sizes(dim, m, count, upper_slots, &s)) throw std::length_error("kyrodb: segment too large");
@@ -93,6 +126,8 @@ SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t c
     at = align_up(at + s.upper);
     h.payload_offset = at;
     h.total_size = at + s.payload;
+    h.quantization = uint32_t(quantization);
+    if (quantization == Quantization::SQ8) h.total_size = sq8_end(h);
     return h;
 }
 
@@ -127,6 +162,11 @@ bool SegmentView::open_checked(const void *image, std::size_t size, bool check_g
     v.upper_index_ = reinterpret_cast<const uint32_t *>(base + h.upper_index_offset);
     v.upper_ = reinterpret_cast<const uint32_t *>(base + h.upper_offset);
     v.payloads_ = reinterpret_cast<const uint64_t *>(base + h.payload_offset);
+    if (h.quantization == uint32_t(Quantization::SQ8)) {
+        v.sq8_lo_ = reinterpret_cast<const float *>(base + sq8_offset(h));
+        v.sq8_step_ = v.sq8_lo_ + h.dim;
+        v.sq8_codes_ = base + sq8_codes_offset(h);
+    }
     if (!check_graph) {
         *out = v;
         return true;
