@@ -23,6 +23,9 @@ struct BuildParams {
     uint64_t seed = 42;            // levels are drawn from it: with threads = 1 the image is deterministic
     int nice = 0;                  // > 0: worker threads lower their scheduling priority by this much
                                    // (Linux per-thread nice), so that a background build yields the CPU
+    Quantization quantization = Quantization::None;  // SQ8: the image also holds 8-bit codes of the
+                                   // vectors (per-dimension min/max over this segment), which the
+                                   // Searcher traverses the graph with (see Searcher::set_use_sq8)
 };
 
 // Builds an HNSW graph over n vectors (n*dim floats, already passed through prepare_vector) with their
@@ -35,14 +38,15 @@ struct BuildParams {
 // thread after joining. Vectors must be finite. Element ids in the image are the input order (0..n-1),
 // so payload(i) == payloads[i] and vector(i) equals the input vector i.
 // Throws std::invalid_argument for bad parameters (dim == 0, m outside 2..10000, a metric outside
-// the enum, n >= UINT32_MAX) or a non-finite vector, before any thread starts.
+// the enum, a quantization outside the enum, n >= UINT32_MAX) or a non-finite vector, before any
+// thread starts.
 std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
                                    std::size_t n, const std::function<void(std::size_t done)> &poll);
 
 // Bytes per element the build needs at peak (hnswlib graph + image), for the adapter to size segments
 // against maintenance_work_mem; a close upper estimate. Not included: the caller's input arrays and a
-// fixed ~3 MB per build (hnswlib's lock table).
-std::size_t build_bytes_per_element(uint32_t dim, uint32_t m);
+// fixed ~3 MB per build (hnswlib's lock table). With SQ8 the image holds dim more bytes per element.
+std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization = Quantization::None);
 
 // `beam` for a segment of `count` elements searched, with the radius the searches before it set,
 // after one of `first` elements was searched at width ef: its share of the beam, and at least 8 to

@@ -195,6 +195,39 @@ class Workers {
     std::vector<std::thread> threads_;
 };
 
+// The SQ8 section of an image whose header and vectors are written: per-dimension min and step over
+// the n vectors, then code = clamp(round((x - lo) / step), 0, 255), 0 where step == 0. Computed in
+// double, so that a range up to 2 * FLT_MAX still gives a finite step.
+void write_sq8(const SegmentHeader &h, const float *vectors, std::size_t n, uint8_t *base) {
+    const std::size_t dim = h.dim;
+    float *lo = reinterpret_cast<float *>(base + sq8_offset(h));
+    float *step = lo + dim;
+    uint8_t *codes = base + sq8_codes_offset(h);
+    if (n == 0) return;  // lo and step stay 0
+    std::vector<float> hi(vectors, vectors + dim);
+    std::copy(vectors, vectors + dim, lo);
+    for (std::size_t i = 1; i < n; i++) {
+        const float *v = vectors + i * dim;
+        for (std::size_t j = 0; j < dim; j++) {
+            lo[j] = std::min(lo[j], v[j]);
+            hi[j] = std::max(hi[j], v[j]);
+        }
+    }
+    std::vector<double> inv(dim);
+    for (std::size_t j = 0; j < dim; j++) {
+        step[j] = hi[j] > lo[j] ? float((double(hi[j]) - double(lo[j])) / 255.0) : 0.0f;
+        inv[j] = step[j] > 0.0f ? 1.0 / double(step[j]) : 0.0;
+    }
+    for (std::size_t i = 0; i < n; i++) {
+        const float *v = vectors + i * dim;
+        uint8_t *c = codes + i * dim;
+        for (std::size_t j = 0; j < dim; j++) {
+            double q = std::nearbyint((double(v[j]) - double(lo[j])) * inv[j]);
+            c[j] = uint8_t(std::min(255.0, std::max(0.0, q)));
+        }
+    }
+}
+
 // n > 0
 std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const float *vectors,
                                const uint64_t *payloads, std::size_t n) {
@@ -207,7 +240,7 @@ std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const f
         id_of[j] = uint32_t(graph.getExternalLabel(uint32_t(j)));
         slots += uint64_t(graph.element_levels_[j]);
     }
-    SegmentHeader h = segment_layout(p.metric, p.dim, m, count, slots);
+    SegmentHeader h = segment_layout(p.metric, p.dim, m, count, slots, p.quantization);
     h.entry_point = id_of[graph.enterpoint_node_];
     h.max_level = graph.maxlevel_;
     std::vector<uint8_t> image(h.total_size);  // zeroed: padding and unused list entries are 0
@@ -240,6 +273,7 @@ std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const f
             copy_list(graph.get_linklist(uint32_t(j), level),
                       upper + (std::size_t(upper_index[i]) + level - 1) * (1 + m));
     }
+    if (p.quantization == Quantization::SQ8) write_sq8(h, vectors, n, base);
     return image;
 }
 
@@ -252,12 +286,14 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     // hnswlib silently caps M at 10000, which would break the image's strides.
     if (params.m < 2 || params.m > 10000) throw std::invalid_argument("kyrodb: m must be between 2 and 10000");
     if (n >= kSegmentNoUpper) throw std::invalid_argument("kyrodb: too many elements for one segment");
+    if (params.quantization != Quantization::None && params.quantization != Quantization::SQ8)
+        throw std::invalid_argument("kyrodb: unknown quantization");
     // A NaN or infinity would make the graph's distance comparisons meaningless.
     for (std::size_t i = 0; i < n * params.dim; i++)
         if (!std::isfinite(vectors[i])) throw std::invalid_argument("kyrodb: vectors must be finite");
     if (n == 0) {
         if (poll) poll(0);
-        SegmentHeader h = segment_layout(params.metric, params.dim, params.m, 0, 0);
+        SegmentHeader h = segment_layout(params.metric, params.dim, params.m, 0, 0, params.quantization);
         std::vector<uint8_t> image(h.total_size);
         std::memcpy(image.data(), &h, sizeof h);
         return image;
@@ -296,7 +332,7 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     return serialize(params, graph, vectors, payloads, n);
 }
 
-std::size_t build_bytes_per_element(uint32_t dim, uint32_t m) {
+std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization) {
     const double d = dim, mm = std::max<uint32_t>(m, 2);
     const double upper_levels = 2.0 / (mm - 1);  // expected 1/(m-1) upper lists per element; 2x margin
     // hnswlib: level-0 block (list, vector, label), mutex, level, list pointer, label map node and
@@ -304,7 +340,8 @@ std::size_t build_bytes_per_element(uint32_t dim, uint32_t m) {
     double graph = (4 + 8 * mm + 4 * d + 8) + sizeof(std::mutex) + 4 + 8 + 56 + upper_levels * (4 * (mm + 1) + 16) +
                    2.0 * (std::max(1u, std::thread::hardware_concurrency()) + 1);
     // Image (plus alignment padding, negligible) and our level/id arrays.
-    double image = 4 * d + 4 * (1 + 2 * mm) + 1 + 4 + 8 + upper_levels * 4 * (mm + 1);
+    double image = 4 * d + 4 * (1 + 2 * mm) + 1 + 4 + 8 + upper_levels * 4 * (mm + 1) +
+                   (quantization == Quantization::SQ8 ? d : 0);  // codes (lo/step: 8 bytes a dimension per segment)
     double scratch = 1 + 4;
     return std::size_t(std::ceil((graph + image + scratch) * 1.02));  // measured within 1% of this sum
 }
