@@ -15,6 +15,7 @@
 // rounding (the summation order differs).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace kyrodb {
 
@@ -29,6 +30,11 @@ struct DistanceKernels {
     // one pass computing sum a*b, sum a*a, sum b*b
     void (*cosine_parts)(const float *a, const float *b, std::size_t n, float *dot, float *norm_a,
                          float *norm_b);
+    // Asymmetric 8-bit (sq8) kernels: a float vector against n codes 0..255, with the per-dimension
+    // scale folded into the float operands once per query (see sq8_prepare_query in metric.h), so
+    // that the inner loop is one widening load of codes and one or two FMAs per 8 (16) dimensions.
+    float (*sq8_l2_squared)(const float *a, const float *s, const uint8_t *c, std::size_t n);  // sum (a - s*c)^2
+    float (*sq8_dot)(const float *w, const uint8_t *c, std::size_t n);                       // sum w*c
 };
 
 namespace detail { extern const DistanceKernels *active_kernels; }

@@ -57,8 +57,24 @@ void cosine_parts_scalar(const float *a, const float *b, std::size_t n, float *d
     *norm_b = nb;
 }
 
+float sq8_l2_squared_scalar(const float *a, const float *s, const uint8_t *c, std::size_t n) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; i++) {
+        float d = a[i] - s[i] * float(c[i]);
+        sum += d * d;
+    }
+    return sum;
+}
+
+float sq8_dot_scalar(const float *w, const uint8_t *c, std::size_t n) {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; i++) sum += w[i] * float(c[i]);
+    return sum;
+}
+
 const DistanceKernels scalar_kernels = {Isa::Scalar,          "scalar",  l2_squared_scalar,
-                                        inner_product_scalar, l1_scalar, cosine_parts_scalar};
+                                        inner_product_scalar, l1_scalar, cosine_parts_scalar,
+                                        sq8_l2_squared_scalar, sq8_dot_scalar};
 
 bool cpu_supports(Isa isa) {
     switch (isa) {

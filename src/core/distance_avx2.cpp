@@ -7,6 +7,8 @@
 
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kyrodb/distance.h"
 
 namespace kyrodb {
@@ -136,11 +138,62 @@ void cosine_parts_avx2(const float *a, const float *b, std::size_t n, float *dot
     *norm_b = hsum(_mm256_add_ps(b0, b1));
 }
 
+// 8 codes widened to 8 floats. The tail (rem < 8 codes) is copied first: reading 8 bytes could
+// run past the end of the image.
+__m256 codes8(const uint8_t *c) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(c))));
+}
+__m256 codes_tail(const uint8_t *c, std::size_t rem) {
+    uint8_t buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(buf, c, rem);
+    return codes8(buf);
+}
+
+float sq8_l2_squared_avx2(const float *a, const float *s, const uint8_t *c, std::size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + kStep <= n; i += kStep) {
+        __m256 d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), codes8(c + i), _mm256_loadu_ps(a + i));
+        __m256 d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 8), codes8(c + i + 8), _mm256_loadu_ps(a + i + 8));
+        __m256 d2 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 16), codes8(c + i + 16), _mm256_loadu_ps(a + i + 16));
+        __m256 d3 = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i + 24), codes8(c + i + 24), _mm256_loadu_ps(a + i + 24));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+    }
+    for (; i + kLanes <= n; i += kLanes) {
+        __m256 d = _mm256_fnmadd_ps(_mm256_loadu_ps(s + i), codes8(c + i), _mm256_loadu_ps(a + i));
+        s0 = _mm256_fmadd_ps(d, d, s0);
+    }
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        __m256 d = _mm256_fnmadd_ps(_mm256_maskload_ps(s + i, m), codes_tail(c + i, n - i), _mm256_maskload_ps(a + i, m));
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+float sq8_dot_avx2(const float *w, const uint8_t *c, std::size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + kStep <= n; i += kStep) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), codes8(c + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), codes8(c + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), codes8(c + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), codes8(c + i + 24), s3);
+    }
+    for (; i + kLanes <= n; i += kLanes) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), codes8(c + i), s0);
+    if (i < n) s1 = _mm256_fmadd_ps(_mm256_maskload_ps(w + i, tail_mask(n - i)), codes_tail(c + i, n - i), s1);
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
 }  // namespace
 
 namespace detail {
 extern const DistanceKernels avx2_kernels = {Isa::Avx2,         "avx2",  l2_squared_avx2,
-                                             inner_product_avx2, l1_avx2, cosine_parts_avx2};
+                                             inner_product_avx2, l1_avx2, cosine_parts_avx2,
+                                             sq8_l2_squared_avx2, sq8_dot_avx2};
 }  // namespace detail
 
 }  // namespace kyrodb
