@@ -101,15 +101,33 @@ class Searcher {
                  std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
     void exact(const PagedSegment &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
 
+    // SQ8 images (SegmentView only; PagedSegment searches on floats): when on (the default), the
+    // approximate search traverses the graph (upper-level descent, level-0 beam, the scan of
+    // unreachable nodes) with asymmetric 8-bit distances from the codes (sq8_index_distance: the
+    // query stays float, prepared once per search), then re-ranks: it computes the exact distance of
+    // every element of the result (up to ef), sorts by it (ties by id) and returns exact distances.
+    // Within a banded search the approximate distances are compared with `radius` (an exact distance)
+    // directly: the quantization error, at most step/2 per dimension, is small against the gaps the
+    // band is meant to cut, and the caller's merge is approximate anyway. The returned covered
+    // distance is exact: the farthest exact distance among the results when ef were kept (capped by
+    // `radius` when banded), otherwise radius or infinity as without SQ8. exact() and a search with
+    // ef >= count compute exact distances only, so they return exactly exact()'s result.
+    // Off: SQ8 images are searched on their floats, as images without codes (for A/B comparisons).
+    void set_use_sq8(bool on) { use_sq8_ = on; }
+    bool use_sq8() const { return use_sq8_; }
+
     // Level-0 nodes whose distance the last approximate search computed: its cost, for diagnostics.
     std::size_t visited() const { return visited_count_; }
 
     static constexpr float kUnbounded = std::numeric_limits<float>::infinity();
 
   private:
-    template <Metric M, class Graph>
+    template <Metric M, class Graph, class Traversal>
     float search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                      std::vector<Neighbor> *out, float radius, std::size_t beam);
+                      std::vector<Neighbor> *out, float radius, std::size_t beam, const Traversal &dist);
+    template <Metric M, class Graph>
+    float search_metric(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                        std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
     float search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                      std::vector<Neighbor> *out, float radius, std::size_t beam);
@@ -126,6 +144,8 @@ class Searcher {
     std::vector<Neighbor> results_;     // max-heap of at most ef live elements
     std::vector<float> own_;            // max-heap: distances of a banded search's own beam
     std::vector<uint32_t> batch_;       // unvisited neighbours of the node being expanded
+    std::vector<float> sq8_query_;      // the query prepared for SQ8 distances (dim floats)
+    bool use_sq8_ = true;
 };
 
 }  // namespace kyrodb

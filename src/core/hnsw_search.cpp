@@ -2,6 +2,7 @@
 // search on level 0, with the scratch kept in the Searcher so that a warm search does not allocate.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "kyrodb/distance.h"
 #include "kyrodb/hnsw.h"
@@ -43,11 +44,54 @@ struct RankingDistance {
 
 // Vectors are read at random: ask for their cache lines early (at most 8 = 512 bytes, which measured
 // faster than 4 at dim 128; the hardware prefetcher follows the rest of a longer vector).
-inline void prefetch_vector(const float *v, std::size_t bytes) {
+inline void prefetch_vector(const void *v, std::size_t bytes) {
     const char *p = reinterpret_cast<const char *>(v);
     std::size_t lines = std::min<std::size_t>((bytes + 63) / 64, 8);
     for (std::size_t l = 0; l < lines; l++) __builtin_prefetch(p + 64 * l);
 }
+
+// The distance the graph is traversed with, by element id. Float: the ranking distance itself
+// (kExact: the results need no re-ranking).
+template <Metric M, class Graph>
+struct FloatTraversal {
+    static constexpr bool kExact = true;
+    FloatTraversal(const Graph &seg, const float *query)
+        : seg(seg), query(query), dist(seg.dim()), bytes(std::size_t(seg.dim()) * sizeof(float)) {}
+    float operator()(uint32_t id) const { return dist(query, seg.vector(id)); }
+    // Prefetching an image in memory overlaps loads with distances; a paged read is a copy already.
+    void prefetch(uint32_t id) const {
+        if constexpr (Graph::kInMemory) prefetch_vector(seg.vector(id), bytes);
+    }
+    const Graph &seg;
+    const float *query;
+    const RankingDistance<M> dist;
+    std::size_t bytes;
+};
+
+// SQ8: sq8_index_distance's expressions over the codes, with the query prepared once (`prepared`,
+// dim floats, and `bias`: see sq8_prepare_query), kernels and metric resolved once per search.
+// Approximate: the results are re-ranked by exact distances.
+template <Metric M>
+struct Sq8Traversal {
+    static constexpr bool kExact = false;
+    Sq8Traversal(const SegmentView &seg, const float *prepared, float bias)
+        : seg(seg), prepared(prepared), step(seg.sq8_step()), bias(bias), dim(seg.dim()),
+          l2(kernels().sq8_l2_squared), dot(kernels().sq8_dot) {}
+    float operator()(uint32_t id) const {
+        const uint8_t *c = seg.sq8_codes(id);
+        if constexpr (M == Metric::L2) return l2(prepared, step, c, dim);
+        else if constexpr (M == Metric::InnerProduct) return -(bias + dot(prepared, c, dim));
+        else return 1.0f - (bias + dot(prepared, c, dim));
+    }
+    void prefetch(uint32_t id) const { prefetch_vector(seg.sq8_codes(id), dim); }
+    const SegmentView &seg;
+    const float *prepared;
+    const float *step;
+    float bias;
+    std::size_t dim;
+    float (*l2)(const float *, const float *, const uint8_t *, std::size_t);
+    float (*dot)(const float *, const uint8_t *, std::size_t);
+};
 
 }  // namespace
 
@@ -62,27 +106,25 @@ void Searcher::new_visit(uint32_t count) {
     }
 }
 
-template <Metric M, class Graph>
+// `dist` is the traversal distance (a FloatTraversal or an Sq8Traversal): every distance of the walk,
+// `bound`, `radius` and the heaps are in its terms; with an approximate one the results are re-ranked
+// by exact distances at the end.
+template <Metric M, class Graph, class Traversal>
 float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                            std::vector<Neighbor> *out, float radius, std::size_t beam) {
-    // Prefetching an image in memory overlaps loads with distances; a paged read is a copy already.
-    auto prefetch = [vector_bytes = std::size_t(seg.dim()) * sizeof(float)](const Graph &g, uint32_t id) {
-        if constexpr (Graph::kInMemory) prefetch_vector(g.vector(id), vector_bytes);
-    };
-    const RankingDistance<M> dist(seg.dim());
+                            std::vector<Neighbor> *out, float radius, std::size_t beam, const Traversal &dist) {
     const uint32_t count = seg.count();
 
     // Greedy descent: the nearest node of each upper level is the entry to the next.
     uint32_t cur = seg.header().entry_point;
-    float cur_dist = dist(query, seg.vector(cur));
+    float cur_dist = dist(cur);
     for (int level = seg.header().max_level; level > 0; level--) {
         for (bool changed = true; changed;) {
             changed = false;
             uint32_t n;
             const uint32_t *ids = seg.neighbours(cur, level, &n);
-            for (uint32_t j = 0; j < n; j++) prefetch(seg, ids[j]);
+            for (uint32_t j = 0; j < n; j++) dist.prefetch(ids[j]);
             for (uint32_t j = 0; j < n; j++) {
-                float d = dist(query, seg.vector(ids[j]));
+                float d = dist(ids[j]);
                 if (d < cur_dist) {
                     cur_dist = d;
                     cur = ids[j];
@@ -131,7 +173,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
             if (visited[id] == epoch) continue;
             visited[id] = epoch;
             batch[nb++] = id;
-            prefetch(seg, id);
+            dist.prefetch(id);
         }
         n_visited += nb;
         // The next node to expand is likely the current nearest candidate: fetch its list.
@@ -140,7 +182,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
 
         for (uint32_t j = 0; j < nb; j++) {
             const uint32_t id = batch[j];
-            const float d = dist(query, seg.vector(id));
+            const float d = dist(id);
             if ((results_.size() < ef || d < bound) && (!banded || d <= radius || d < own_bound)) {
                 candidates_.push_back({d, id});
                 std::push_heap(candidates_.begin(), candidates_.end(), CandidateOrder());
@@ -171,7 +213,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     if (results_.size() < ef && n_visited < count && !banded) {
         for (uint32_t i = 0; i < count; i++) {
             if (visited[i] == epoch || is_deleted(deleted, i)) continue;
-            results_.push_back({dist(query, seg.vector(i)), i});
+            results_.push_back({dist(i), i});
             std::push_heap(results_.begin(), results_.end(), ResultOrder());
             if (results_.size() > ef) {
                 std::pop_heap(results_.begin(), results_.end(), ResultOrder());
@@ -183,10 +225,40 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     // Banded, nothing beyond the radius was searched for, whether the walk stopped or ran out.
     visited_count_ = n_visited;
     float covered = banded ? radius : std::numeric_limits<float>::infinity();
-    if (results_.size() >= ef) covered = std::min(covered, results_.front().distance);
-    std::sort_heap(results_.begin(), results_.end(), ResultOrder());
+    if constexpr (Traversal::kExact) {
+        if (results_.size() >= ef) covered = std::min(covered, results_.front().distance);
+        std::sort_heap(results_.begin(), results_.end(), ResultOrder());
+    } else {
+        // Re-rank: exact distances of the (up to ef) results, sorted as exact() sorts. The covered
+        // distance is then the farthest exact distance kept.
+        const RankingDistance<M> exact(seg.dim());
+        const std::size_t bytes = std::size_t(seg.dim()) * sizeof(float);
+        for (const Neighbor &r : results_) prefetch_vector(seg.vector(r.id), bytes);
+        float farthest = -std::numeric_limits<float>::infinity();
+        for (Neighbor &r : results_) {
+            r.distance = exact(query, seg.vector(r.id));
+            farthest = std::max(farthest, r.distance);
+        }
+        if (results_.size() >= ef) covered = std::min(covered, farthest);
+        std::sort(results_.begin(), results_.end(), ResultOrder());
+    }
     out->assign(results_.begin(), results_.end());
     return covered;
+}
+
+template <Metric M, class Graph>
+float Searcher::search_metric(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                              std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    if constexpr (std::is_same_v<Graph, SegmentView>) {
+        if (use_sq8_ && seg.quantization() == Quantization::SQ8) {
+            const std::size_t dim = seg.dim();
+            if (sq8_query_.size() < dim) sq8_query_.resize(dim);
+            float bias = sq8_prepare_query(M, query, seg.sq8_lo(), seg.sq8_step(), dim, sq8_query_.data());
+            return search_impl<M>(seg, query, ef, deleted, out, radius, beam,
+                                  Sq8Traversal<M>(seg, sq8_query_.data(), bias));
+        }
+    }
+    return search_impl<M>(seg, query, ef, deleted, out, radius, beam, FloatTraversal<M, Graph>(seg, query));
 }
 
 template <class Graph>
@@ -206,11 +278,11 @@ float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef,
     }
     switch (seg.metric()) {
     case Metric::L2:
-        return search_impl<Metric::L2>(seg, query, ef, deleted, out, radius, beam);
+        return search_metric<Metric::L2>(seg, query, ef, deleted, out, radius, beam);
     case Metric::InnerProduct:
-        return search_impl<Metric::InnerProduct>(seg, query, ef, deleted, out, radius, beam);
+        return search_metric<Metric::InnerProduct>(seg, query, ef, deleted, out, radius, beam);
     case Metric::Cosine:
-        return search_impl<Metric::Cosine>(seg, query, ef, deleted, out, radius, beam);
+        return search_metric<Metric::Cosine>(seg, query, ef, deleted, out, radius, beam);
     }
     return -std::numeric_limits<float>::infinity();
 }
