@@ -64,6 +64,10 @@ struct Bench {
     std::vector<uint8_t> image;
     kyrodb::SegmentView seg;
     double kyrodb_build_s = 0;
+    // The same data built with SQ8 codes (same seed and params; the graph differs with the threads'
+    // interleaving), searched with the codes on and off.
+    std::vector<uint8_t> sq8_image;
+    kyrodb::SegmentView sq8_seg;
 
     std::unique_ptr<hnswlib::L2Space> space;
     std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
@@ -114,6 +118,9 @@ struct Bench {
         kyrodb_build_s = seconds_since(start);
         std::string error;
         if (!kyrodb::SegmentView::open(image.data(), image.size(), &seg, &error)) std::abort();
+        params.quantization = kyrodb::Quantization::SQ8;
+        sq8_image = kyrodb::build_segment(params, vectors.data(), payloads.data(), kN, nullptr);
+        if (!kyrodb::SegmentView::open(sq8_image.data(), sq8_image.size(), &sq8_seg, &error)) std::abort();
 
         // hnswlib, built the same way: element 0 first, then the rest across the threads.
         space = std::make_unique<hnswlib::L2Space>(kDim);
@@ -165,6 +172,33 @@ void kyrodb_search(benchmark::State &state) {
     state.counters["build_s"] = b.kyrodb_build_s;
 }
 
+// One SQ8 image searched with the codes (range(1) = 1) or on its floats (0): the A/B of SQ8
+// traversal + exact re-ranking against float traversal over the same graph. Counter visited = mean
+// level-0 distance computations per query.
+void kyrodb_sq8_search(benchmark::State &state) {
+    const Bench &b = bench();
+    const std::size_t ef = state.range(0);
+    kyrodb::Searcher searcher;
+    searcher.set_use_sq8(state.range(1) != 0);
+    std::vector<kyrodb::Neighbor> out;
+    std::vector<std::vector<uint32_t>> found(kQueries);
+    std::size_t visited = 0;
+    for (std::size_t q = 0; q < kQueries; q++) {
+        searcher.search(b.sq8_seg, &b.queries[q * kDim], ef, nullptr, &out);
+        visited += searcher.visited();
+        for (std::size_t k = 0; k < std::min(kK, out.size()); k++) found[q].push_back(out[k].id);
+    }
+    for (auto _ : state) {
+        for (std::size_t q = 0; q < kQueries; q++) {
+            searcher.search(b.sq8_seg, &b.queries[q * kDim], ef, nullptr, &out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    state.SetItemsProcessed(int64_t(state.iterations() * kQueries));
+    state.counters["recall@10"] = b.recall(found);
+    state.counters["visited"] = double(visited) / kQueries;
+}
+
 void hnswlib_search(benchmark::State &state) {
     const Bench &b = bench();
     const std::size_t ef = state.range(0);
@@ -186,6 +220,11 @@ void hnswlib_search(benchmark::State &state) {
 }
 
 BENCHMARK(kyrodb_search)->Name("hnsw_search/kyrodb")->ArgName("ef")->Arg(10)->Arg(40)->Arg(100)->Unit(benchmark::kMillisecond);
+BENCHMARK(kyrodb_sq8_search)
+    ->Name("hnsw_search/kyrodb_sq8")
+    ->ArgNames({"ef", "sq8"})
+    ->ArgsProduct({{10, 20, 40, 80}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(hnswlib_search)->Name("hnsw_search/hnswlib")->ArgName("ef")->Arg(10)->Arg(40)->Arg(100)->Unit(benchmark::kMillisecond);
 
 }  // namespace
