@@ -91,6 +91,8 @@ class Searcher {
     // makes it: the farthest result when ef results were kept, otherwise `radius` (or infinity when
     // the walk was not bounded and considered every element). A caller merging segments trusts the
     // results up to the smallest of these.
+    // On an SQ8 image the walk uses the 8-bit codes and the results are re-ranked by exact distance
+    // (see set_use_sq8): returned distances and the covered distance are always exact.
     float search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                  std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
     // Exact: every live element, ascending by distance (ties by id).
