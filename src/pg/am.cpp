@@ -15,6 +15,12 @@ namespace {
 
 relopt_kind option_kind;
 
+relopt_enum_elt_def quantization_values[] = {
+    {"none", int(kyrodb::Quantization::None)},
+    {"sq8", int(kyrodb::Quantization::SQ8)},
+    {nullptr, 0},
+};
+
 }  // namespace
 
 void register_reloptions() {
@@ -23,19 +29,25 @@ void register_reloptions() {
                       AccessExclusiveLock);
     add_int_reloption(option_kind, "ef_construction", "Size of the candidate list while building the graph",
                       kDefaultEfConstruction, 4, 1000, AccessExclusiveLock);
+    add_enum_reloption(option_kind, "quantization",
+                       "Compact copy of the vectors the graph walk reads (none, sq8: 8 bits per dimension); "
+                       "results are re-ranked on the full vectors", quantization_values,
+                       int(kyrodb::Quantization::None), "Valid values are \"none\" and \"sq8\".",
+                       AccessExclusiveLock);
 }
 
 bytea *index_options(Datum reloptions, bool validate) {
     static const relopt_parse_elt table[] = {
         {"m", RELOPT_TYPE_INT, offsetof(IndexOptions, m)},
         {"ef_construction", RELOPT_TYPE_INT, offsetof(IndexOptions, ef_construction)},
+        {"quantization", RELOPT_TYPE_ENUM, offsetof(IndexOptions, quantization)},
     };
     return static_cast<bytea *>(
         build_reloptions(reloptions, validate, option_kind, sizeof(IndexOptions), table, lengthof(table)));
 }
 
 IndexOptions index_options_of(Relation index) {
-    IndexOptions opts{0, kDefaultM, kDefaultEfConstruction};
+    IndexOptions opts{0, kDefaultM, kDefaultEfConstruction, int(kyrodb::Quantization::None)};
     if (index->rd_options != nullptr) opts = *reinterpret_cast<IndexOptions *>(index->rd_options);
     return opts;
 }

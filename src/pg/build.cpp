@@ -31,6 +31,7 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
     params.dim = meta.dim;
     params.m = meta.m;
     params.ef_construction = meta.ef_construction;
+    params.quantization = static_cast<kyrodb::Quantization>(meta.quantization);
     params.threads = std::max(1u, std::thread::hardware_concurrency());
     params.seed = meta.next_segment_id;
     // A flush or merge shares the CPUs with queries: they come first.
@@ -53,8 +54,10 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
     return entry;
 }
 
-size_t segment_capacity(uint32 dim, uint32 m, size_t budget_kb) {
-    size_t per_element = kyrodb::build_bytes_per_element(dim, m) + sizeof(float) * dim + sizeof(uint64);
+size_t segment_capacity(const MetaPage &meta, size_t budget_kb) {
+    size_t per_element = kyrodb::build_bytes_per_element(meta.dim, meta.m,
+                                                         static_cast<kyrodb::Quantization>(meta.quantization)) +
+                         sizeof(float) * meta.dim + sizeof(uint64);
     size_t budget = budget_kb * 1024;
     return std::max(size_t(1), std::min(budget / per_element, size_t(UINT32_MAX)));
 }
@@ -175,11 +178,13 @@ void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull
 
 // Queries search every segment: say when maintenance_work_mem made more than
 // one, and what would make one.
-void report_segments(Relation index, const BuildState &st, uint32 dim, uint32 m) {
+void report_segments(Relation index, const BuildState &st) {
     MetaPage meta;
     read_meta(index, &meta);
     if (meta.n_segments <= 1) return;
-    const size_t per_element = kyrodb::build_bytes_per_element(dim, m) + sizeof(float) * dim + sizeof(uint64);
+    const size_t per_element = kyrodb::build_bytes_per_element(meta.dim, meta.m,
+                                                               static_cast<kyrodb::Quantization>(meta.quantization)) +
+                               sizeof(float) * meta.dim + sizeof(uint64);
     const uint64 needed_mb = (uint64(st.indexed) * per_element + (4 << 20) + (1 << 20) - 1) >> 20;
     ereport(NOTICE, (errmsg("index \"%s\" was built as %u segments", RelationGetRelationName(index),
                             meta.n_segments),
@@ -204,7 +209,7 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
                         errhint("Declare the column with its dimensions, e.g. vector(384).")));
     kyrodb::Metric metric = index_metric(index);
 
-    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.ef_construction);
+    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.quantization, opts.ef_construction);
 
     MemoryContext build_context =
         AllocSetContextCreate(CurrentMemoryContext, "kyrodb build", ALLOCSET_DEFAULT_SIZES);
@@ -213,7 +218,7 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     auto *st = static_cast<BuildState *>(palloc0(sizeof(BuildState)));
     st->index = index;
     read_meta(index, &st->meta);
-    st->capacity = segment_capacity(dim, opts.m, size_t(maintenance_work_mem));
+    st->capacity = segment_capacity(st->meta, size_t(maintenance_work_mem));
     st->allocated = Min(st->capacity, size_t(1024));
     st->vectors = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * dim * st->allocated));
     st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));
@@ -223,7 +228,7 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(st->total));
     double heap_tuples = table_index_build_scan(heap, index, info, true, true, build_callback, st, nullptr);
     guarded([&] { flush_batch(*st); });
-    report_segments(index, *st, dim, opts.m);
+    report_segments(index, *st);
 
     auto *result = static_cast<IndexBuildResult *>(MemoryContextAlloc(old, sizeof(IndexBuildResult)));
     result->heap_tuples = heap_tuples;
@@ -236,7 +241,8 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
 void build_empty(Relation index) {
     IndexOptions opts = index_options_of(index);
     int32 dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
-    init_index_pages(index, INIT_FORKNUM, Max(dim, 1), index_metric(index), opts.m, opts.ef_construction);
+    init_index_pages(index, INIT_FORKNUM, Max(dim, 1), index_metric(index), opts.m, opts.quantization,
+                     opts.ef_construction);
 }
 
 }  // namespace kyrodb::pg

@@ -38,11 +38,12 @@ inline bool hot_tier_full(uint64 rows, uint32 dim) {
 }
 extern int max_local_memory_mb;  // kyrodb.max_local_memory
 
-// WITH (m = 16, ef_construction = 64)
+// WITH (m = 16, ef_construction = 64, quantization = 'none')
 struct IndexOptions {
     int32 vl_len_;
     int m;
     int ef_construction;
+    int quantization;  // kyrodb::Quantization
 };
 constexpr int kDefaultM = 16;
 constexpr int kDefaultEfConstruction = 64;
@@ -173,7 +174,7 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
 // Rows one segment may hold so that building it stays within `budget_kb`
 // (maintenance_work_mem for CREATE INDEX and flushes, kyrodb.merge_work_mem
 // for merges).
-size_t segment_capacity(uint32 dim, uint32 m, size_t budget_kb);
+size_t segment_capacity(const MetaPage &meta, size_t budget_kb);
 
 // The maintenance lock: a heavyweight lock on the metapage. Flush, merge and
 // bulk delete hold it exclusively; a scan overtaken by several publishes in

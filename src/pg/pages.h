@@ -91,6 +91,9 @@ struct MetaPage {
     uint32 n_free;
     uint32 forgotten;  // pages dropped because the free list was full (unused until REINDEX)
     Extent free_pages[kMaxFreeExtents];  // sorted by first, never adjacent
+    // kyrodb::Quantization of the segments built from now on. Last, so that
+    // a metapage written before it existed reads 0 (none) here.
+    uint32 quantization;
 };
 static_assert(sizeof(MetaPage) <= kPageDataSize, "metapage must fit in one page");
 
@@ -160,7 +163,7 @@ void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<Blo
 void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);
 
 // Creates the metapage and an empty hot tier page on a new index (fork).
-void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
+void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m, uint32 quantization,
                       uint32 ef_construction);
 
 // Appends `count` hot-tier records (tids[i], vectors[i * dim ...]), at most

@@ -254,7 +254,7 @@ void paged_inconsistent(ScanState &s, const Segment &seg) {
 // frontier: the nearest `ef` remaining rows are queued per stage, selected
 // without sorting the rest.
 void run_stage(ScanState &s) {
-    float frontier = std::numeric_limits<float>::infinity();
+    float frontier = kyrodb::Searcher::kUnbounded;
     bool all_exact = true;
     const uint32 first = s.segments.empty() ? 0 : s.segments[0].entry.count;
     s.candidates.clear();
@@ -267,7 +267,7 @@ void run_stage(ScanState &s) {
             seg.exact = true;
         }
         if (!seg.exact) {
-            const bool bounded = frontier != std::numeric_limits<float>::infinity();
+            const bool bounded = frontier != kyrodb::Searcher::kUnbounded;
             const float covered =
                 search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results, frontier,
                              bounded ? kyrodb::secondary_beam(s.ef, seg.entry.count, first) : s.ef);

@@ -183,7 +183,7 @@ bool directory_full(Relation index, bool explicit_call) {
 void lock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { LockPage(index, kMetaBlock, mode); }); }
 void unlock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { UnlockPage(index, kMetaBlock, mode); }); }
 
-size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta.dim, meta.m, size_t(merge_work_mem_mb) << 10); }
+size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10); }
 
 void merge_segments(Relation index) {
     for (;;) {
@@ -204,7 +204,7 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
     const uint64 target = meta.hot_end;  // rows inserted meanwhile wait for the next flush
-    const size_t capacity = segment_capacity(meta.dim, meta.m, size_t(maintenance_work_mem));
+    const size_t capacity = segment_capacity(meta, size_t(maintenance_work_mem));
     const Size record_size = hot_record_size(meta.dim);
     uint64 moved = 0;
     bool room = true;

@@ -104,6 +104,19 @@ sub monotonic {
 }
 monotonic('synthetic, one segment');
 
+# ---- the same rows with quantization = 'sq8': the walk reads 8-bit codes,
+# the answers are re-ranked on the full vectors
+$node->safe_psql('postgres', q(
+	CREATE TABLE synth8 (id int PRIMARY KEY, v vector(128));
+	INSERT INTO synth8 SELECT * FROM synth;
+	CREATE INDEX synth8_idx ON synth8 USING kyrodb (v vector_l2_ops) WITH (quantization = 'sq8')));
+my $q40 = recall('synth', 'synth8', 'synth_q', '<->', 40);
+my $q10 = recall('synth', 'synth8', 'synth_q', '<->', 10);
+diag("synthetic 100000x128 L2, sq8: recall\@10 $q10 at ef_search 10, $q40 at ef_search 40 ("
+	  . qps('synth8', 'synth_q', '<->', 40, 100) . " QPS)");
+cmp_ok($q40, '>=', 0.95, 'sq8: recall@10 at default ef_search is at least 0.95');
+$node->safe_psql('postgres', 'DROP TABLE synth8');
+
 # ---- grown by 20 % in four flushed batches: segments of different sizes,
 # searched largest first, the smaller ones bounded by the larger's distance
 for my $batch (0 .. 3) {
