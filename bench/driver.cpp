@@ -4,6 +4,7 @@
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
 //                 [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload,grow] [--data DIR (.data)]
 //                 [--dim D (synthetic only, 128)] [--build-mem MEM (maintenance_work_mem of the build, 2GB)]
+//                 [--quantization none|sq8 (index option of every index built, none)]
 //
 // stdout: one JSON object per figure, always with these keys, in this order:
 //   {"dataset","n","dim","metric","phase","system","ef_search" (int or null),"connections","figure","value"}
@@ -99,6 +100,7 @@ struct Options {
     std::size_t n = 0, queries = 0;  // 0: the data set's default
     std::size_t dim = 128;           // of the synthetic data set
     std::string build_mem = "2GB";   // maintenance_work_mem of the build phase
+    std::string quantization = "none";  // index option of every index built
 } opt;
 
 Dataset data;
@@ -510,7 +512,7 @@ void phase_build(PGconn *c) {
         }
     });
     auto t0 = Clock::now();
-    exec(c, "CREATE INDEX items_idx ON items USING kyrodb (embedding " + opclass + ") WITH (m = 16, ef_construction = 64)");
+    exec(c, "CREATE INDEX items_idx ON items USING kyrodb (embedding " + opclass + ") WITH (m = 16, ef_construction = 64, quantization = '" + opt.quantization + "')");
     double s = seconds(t0);
     built = true;
     sampler.join();
@@ -846,7 +848,7 @@ void phase_grow(PGconn *c) {
         exec(c, "CREATE TABLE items_fresh AS SELECT * FROM items");
         exec(c, "SET maintenance_work_mem = '2GB'");
         exec(c, "CREATE INDEX items_fresh_idx ON items_fresh USING kyrodb (embedding " + opclass +
-                    ") WITH (m = 16, ef_construction = 64)");
+                    ") WITH (m = 16, ef_construction = 64, quantization = '" + opt.quantization + "')");
         exec(c, "RESET maintenance_work_mem");
         exec(c, "SELECT kyrodb_prewarm('items_fresh_idx')");
         prepare(c, "knn_fresh", std::string("SELECT id FROM items_fresh ORDER BY embedding ") + op + " $1 LIMIT 10",
@@ -999,6 +1001,7 @@ int main(int argc, char **argv) {
         else if (a == "--data") opt.data = v;
         else if (a == "--dim") opt.dim = std::strtoull(v.c_str(), nullptr, 10);
         else if (a == "--build-mem") opt.build_mem = v;
+        else if (a == "--quantization") opt.quantization = v;
         else usage();
     }
     if (opt.conn.empty()) usage();
