@@ -5,7 +5,7 @@
 # bench/results/<date>-<commit>/.
 #   quick: 100,000 synthetic 128-d vectors (minutes)
 #   full:  1,000,000 synthetic 128-d, fashion-mnist-784 and minilm-384
-#   10m:   10,000,000 synthetic 128-d (about an hour; needs 24 GiB and 60 GB
+#   10m:   10,000,000 synthetic 128-d (about 40 minutes; needs 24 GiB and 60 GB
 #          of disk): load, build, search, recovery
 set -euo pipefail
 cd "$(dirname "$0")/.."
