@@ -209,7 +209,7 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
                         errhint("Declare the column with its dimensions, e.g. vector(384).")));
     kyrodb::Metric metric = index_metric(index);
 
-    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.quantization, opts.ef_construction);
+    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.ef_construction, opts.quantization);
 
     MemoryContext build_context =
         AllocSetContextCreate(CurrentMemoryContext, "kyrodb build", ALLOCSET_DEFAULT_SIZES);
@@ -241,8 +241,8 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
 void build_empty(Relation index) {
     IndexOptions opts = index_options_of(index);
     int32 dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
-    init_index_pages(index, INIT_FORKNUM, Max(dim, 1), index_metric(index), opts.m, opts.quantization,
-                     opts.ef_construction);
+    init_index_pages(index, INIT_FORKNUM, Max(dim, 1), index_metric(index), opts.m, opts.ef_construction,
+                     opts.quantization);
 }
 
 }  // namespace kyrodb::pg

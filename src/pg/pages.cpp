@@ -349,7 +349,7 @@ namespace {
 
 // The first two pages of an empty index: the metapage and the hot tier's page.
 void fill_initial_pages(Page metapage, Page hotpage, uint32 dim, kyrodb::Metric metric, uint32 m,
-                        uint32 quantization, uint32 ef_construction) {
+                        uint32 ef_construction, uint32 quantization) {
     init_page(metapage, kPageMeta);
     init_page(hotpage, kPageHot);
     set_page_used(hotpage, 0);
@@ -373,14 +373,14 @@ void fill_initial_pages(Page metapage, Page hotpage, uint32 dim, kyrodb::Metric 
 }  // namespace
 
 void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
-                      uint32 quantization, uint32 ef_construction) {
+                      uint32 ef_construction, uint32 quantization) {
     if (fork == INIT_FORKNUM) {
         // The init fork of an unlogged index bypasses the buffer manager, as
         // core AMs write theirs: written, WAL-logged (Generic WAL would not log
         // it, the relation being unlogged) and synced, so that a crash reset
         // and a standby both find it.
         PGAlignedBlock pages[2];
-        fill_initial_pages(pages[0].data, pages[1].data, dim, metric, m, quantization, ef_construction);
+        fill_initial_pages(pages[0].data, pages[1].data, dim, metric, m, ef_construction, quantization);
         SMgrRelation smgr = RelationGetSmgr(index);
         for (BlockNumber blk = 0; blk < 2; blk++) {
             PageSetChecksumInplace(pages[blk].data, blk);
@@ -400,7 +400,7 @@ void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metri
     GenericXLogState *state = GenericXLogStart(index);
     Page metapage = GenericXLogRegisterBuffer(state, metabuf, GENERIC_XLOG_FULL_IMAGE);
     Page hotpage = GenericXLogRegisterBuffer(state, hotbuf, GENERIC_XLOG_FULL_IMAGE);
-    fill_initial_pages(metapage, hotpage, dim, metric, m, quantization, ef_construction);
+    fill_initial_pages(metapage, hotpage, dim, metric, m, ef_construction, quantization);
     GenericXLogFinish(state);
 
     UnlockReleaseBuffer(hotbuf);

@@ -163,8 +163,8 @@ void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<Blo
 void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);
 
 // Creates the metapage and an empty hot tier page on a new index (fork).
-void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m, uint32 quantization,
-                      uint32 ef_construction);
+void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
+                      uint32 ef_construction, uint32 quantization);
 
 // Appends `count` hot-tier records (tids[i], vectors[i * dim ...]), at most
 // hot_batch_rows(dim) of them (so that they reach at most 3 pages and are
