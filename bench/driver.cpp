@@ -615,8 +615,8 @@ void phase_search(PGconn *c) {
     std::string plan = value(c, "EXPLAIN EXECUTE knn('" + value(c, "SELECT embedding::text FROM items LIMIT 1") + "')");
     if (plan.find("items_idx") == std::string::npos) die("the search plan does not use items_idx: " + plan);
     fprintf(stderr, "search: %zu queries, %zu rows\n", data.nq, data.nrows());
-    // One untimed pass first: this backend's first touches of the image pool's pages (page faults,
-    // TLB) would otherwise be charged to the first ef_search measured.
+    // One untimed pass first: cold caches (heap pages, pool pages) would otherwise be charged to the
+    // first ef_search measured.
     run_queries(c, "knn", all, t, nullptr, 0);
     for (int ef : kEfs) {
         exec(c, "SET kyrodb.ef_search = " + std::to_string(ef));
