@@ -79,7 +79,7 @@ $(BUILD)/core/%.o: src/core/%.cpp $(wildcard include/kyrodb/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	g++ $(CORE_CXXFLAGS) $(ISA_FLAGS) -c $< -o $@
 
-$(BUILD)/unit_tests: $(CORE_TEST_OBJS) $(wildcard test/unit/*.cpp)
+$(BUILD)/unit_tests: $(CORE_TEST_OBJS) $(wildcard test/unit/*.cpp test/unit/*.h)
 	g++ $(CORE_CXXFLAGS) $(wildcard test/unit/*.cpp) $(CORE_TEST_OBJS) -lgtest -lgtest_main -o $@
 
 # A libpq client speaking pgvector's wire formats, run against a live server.

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "clustered_data.h"
 #include "kyrodb/hnsw.h"
 
 namespace {
@@ -25,44 +26,18 @@ using kyrodb::Neighbor;
 using kyrodb::Searcher;
 using kyrodb::SegmentView;
 
-constexpr uint32_t kDim = 64, kLatent = 16, kCentres = 100;
+constexpr uint32_t kDim = kyrodb_test::kClusteredDim;
 constexpr std::size_t kN = 20000, kQueries = 200, kK = 10, kEf = 64;
 
-// Embedding-like data: a Gaussian mixture in a low-dimensional latent space (centres N(0,1), each
-// with its own width), projected by a fixed random matrix, plus small isotropic noise.
-struct Data {
-    std::vector<float> vectors, queries;
+// Clustered embedding-like data (clustered_data.h), with payloads.
+struct Data : kyrodb_test::ClusteredData {
     std::vector<uint64_t> payloads;
 };
 
 Data make_data(Metric metric) {
-    std::mt19937_64 rng(20240611);
-    std::normal_distribution<float> normal;
-    std::uniform_real_distribution<float> width(0.25f, 0.6f);
-    std::vector<float> centres(kCentres * kLatent), widths(kCentres), proj(kLatent * kDim);
-    for (float &x : centres) x = normal(rng);
-    for (float &w : widths) w = width(rng);
-    for (float &x : proj) x = normal(rng) / std::sqrt(float(kLatent));
-    std::uniform_int_distribution<uint32_t> pick(0, kCentres - 1);
-    auto sample = [&](float *out) {
-        uint32_t c = pick(rng);
-        float z[kLatent];
-        for (uint32_t l = 0; l < kLatent; l++) z[l] = centres[c * kLatent + l] + widths[c] * normal(rng);
-        for (uint32_t d = 0; d < kDim; d++) {
-            float x = 0.05f * normal(rng);
-            for (uint32_t l = 0; l < kLatent; l++) x += z[l] * proj[l * kDim + d];
-            out[d] = x;
-        }
-        EXPECT_TRUE(kyrodb::prepare_vector(metric, out, kDim));
-    };
     Data data;
-    data.vectors.resize(kN * kDim);
-    data.queries.resize(kQueries * kDim);
-    for (std::size_t i = 0; i < kN; i++) {
-        sample(&data.vectors[i * kDim]);
-        data.payloads.push_back(1000000 + i);
-    }
-    for (std::size_t q = 0; q < kQueries; q++) sample(&data.queries[q * kDim]);
+    static_cast<kyrodb_test::ClusteredData &>(data) = kyrodb_test::clustered_data(metric, kN, kQueries);
+    for (std::size_t i = 0; i < kN; i++) data.payloads.push_back(1000000 + i);
     return data;
 }
 

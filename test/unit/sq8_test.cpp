@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "clustered_data.h"
 #include "kyrodb/distance.h"
 #include "kyrodb/hnsw.h"
 
@@ -290,42 +291,10 @@ TEST(Sq8Format, PagedSegmentAcceptsSq8) {
 // ---------------------------------------------------------------------------------------------
 // Search
 
-constexpr uint32_t kDim = 64, kLatent = 16, kCentres = 100;
+constexpr uint32_t kDim = kyrodb_test::kClusteredDim;
 constexpr std::size_t kN = 20000, kQueries = 200, kK = 10;
 
-// Clustered embedding-like data (as hnsw_test.cpp): Gaussian mixture in 16-d, projected to 64-d.
-struct Data {
-    std::vector<float> vectors, queries;
-};
-
-Data make_data(Metric metric, std::size_t n, std::size_t queries, bool constant_dim = false) {
-    std::mt19937_64 rng(20240611);
-    std::normal_distribution<float> normal;
-    std::uniform_real_distribution<float> width(0.25f, 0.6f);
-    std::vector<float> centres(kCentres * kLatent), widths(kCentres), proj(kLatent * kDim);
-    for (float &x : centres) x = normal(rng);
-    for (float &w : widths) w = width(rng);
-    for (float &x : proj) x = normal(rng) / std::sqrt(float(kLatent));
-    std::uniform_int_distribution<uint32_t> pick(0, kCentres - 1);
-    auto sample = [&](float *out) {
-        uint32_t c = pick(rng);
-        float z[kLatent];
-        for (uint32_t l = 0; l < kLatent; l++) z[l] = centres[c * kLatent + l] + widths[c] * normal(rng);
-        for (uint32_t d = 0; d < kDim; d++) {
-            float x = 0.05f * normal(rng);
-            for (uint32_t l = 0; l < kLatent; l++) x += z[l] * proj[l * kDim + d];
-            out[d] = x;
-        }
-        if (constant_dim) out[5] = 1.5f;
-        EXPECT_TRUE(kyrodb::prepare_vector(metric, out, kDim));
-    };
-    Data data;
-    data.vectors.resize(n * kDim);
-    data.queries.resize(queries * kDim);
-    for (std::size_t i = 0; i < n; i++) sample(&data.vectors[i * kDim]);
-    for (std::size_t q = 0; q < queries; q++) sample(&data.queries[q * kDim]);
-    return data;
-}
+using Data = kyrodb_test::ClusteredData;
 
 struct Built {
     Data data;
@@ -338,7 +307,7 @@ const Built &built(Metric metric) {
     std::unique_ptr<Built> &b = cache[metric];
     if (!b) {
         b = std::make_unique<Built>();
-        b->data = make_data(metric, kN, kQueries);
+        b->data = kyrodb_test::clustered_data(metric, kN, kQueries);
         b->image = build_image(metric, b->data.vectors, kN, kDim, Quantization::SQ8, 16, 2);
         std::string error;
         EXPECT_TRUE(SegmentView::open(b->image.data(), b->image.size(), &b->seg, &error)) << error;
@@ -363,7 +332,7 @@ void expect_exact_distances(const SegmentView &seg, Metric metric, const float *
 TEST_P(Sq8Search, WholeSegmentIsExact) {
     const Metric metric = GetParam();
     const std::size_t n = 500;
-    Data d = make_data(metric, n, 20);
+    Data d = kyrodb_test::clustered_data(metric, n, 20);
     std::vector<uint8_t> image = build_image(metric, d.vectors, n, kDim, Quantization::SQ8);
     SegmentView seg;
     std::string error;
@@ -470,7 +439,7 @@ INSTANTIATE_TEST_SUITE_P(Metrics, Sq8Search, ::testing::Values(Metric::L2, Metri
 // A dimension constant over the segment: step 0, codes 0, decoded exactly; search still works.
 TEST(Sq8Search, ConstantDimension) {
     const std::size_t n = 3000;
-    Data d = make_data(Metric::L2, n, 50, /*constant_dim=*/true);
+    Data d = kyrodb_test::clustered_data(Metric::L2, n, 50, /*constant_dim=*/true);
     std::vector<uint8_t> image = build_image(Metric::L2, d.vectors, n, kDim, Quantization::SQ8, 16);
     SegmentView seg;
     std::string error;
