@@ -139,6 +139,46 @@ RESET kyrodb.max_local_memory;
 RESET enable_seqscan;
 DROP TABLE reuse;
 
+-- a flush that moved part of the hot tier (one segment of
+-- maintenance_work_mem, then an error) leaves the rest in this backend's
+-- copy, which drops what was flushed and reads on from where it stopped:
+-- answers stay those of a sequential scan, also after more inserts
+CREATE TABLE partial (id int, v vector(64)) WITH (autovacuum_enabled = off);
+CREATE INDEX partial_idx ON partial USING kyrodb (v);
+SELECT setseed(0.25);
+INSERT INTO partial SELECT i, (SELECT array_agg(random()::float4) FROM generate_series(1, 64) WHERE i > 0)
+  FROM generate_series(1, 3000) i;
+CREATE TABLE probes AS SELECT id, v FROM partial WHERE id % 300 = 0;
+SET kyrodb.exact_search = on;
+SET enable_seqscan = off;
+SELECT count(*) AS probes FROM probes p,
+  LATERAL (SELECT array_agg(id) ids FROM (SELECT id FROM partial ORDER BY v <-> p.v LIMIT 10) a) x;
+SET maintenance_work_mem = '1MB';
+SET kyrodb.crash_point = 'flush.published';
+SELECT kyrodb_flush('partial_idx');
+RESET kyrodb.crash_point;
+RESET maintenance_work_mem;
+SELECT segments, hot_rows BETWEEN 1 AND 2999 AS part_flushed FROM kyrodb_index_stats('partial_idx');
+CREATE TEMP TABLE by_index AS SELECT p.id probe, x.ids FROM probes p,
+  LATERAL (SELECT array_agg(id) ids FROM (SELECT id FROM partial ORDER BY v <-> p.v LIMIT 10) a) x;
+INSERT INTO partial SELECT 3000 + id, (SELECT array_agg(x + 0.001) FROM unnest(v::float4[]) x) FROM probes;
+CREATE TEMP TABLE by_index_more AS SELECT p.id probe, x.ids FROM probes p,
+  LATERAL (SELECT array_agg(id) ids FROM (SELECT id FROM partial ORDER BY v <-> p.v LIMIT 10) a) x;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+CREATE TEMP TABLE by_seq_more AS SELECT p.id probe, x.ids FROM probes p,
+  LATERAL (SELECT array_agg(id) ids FROM (SELECT id FROM partial ORDER BY v <-> p.v LIMIT 10) a) x;
+DELETE FROM partial WHERE id > 3000;
+CREATE TEMP TABLE by_seq AS SELECT p.id probe, x.ids FROM probes p,
+  LATERAL (SELECT array_agg(id) ids FROM (SELECT id FROM partial ORDER BY v <-> p.v LIMIT 10) a) x;
+RESET enable_indexscan;
+RESET kyrodb.exact_search;
+SELECT count(*) AS probes, count(*) FILTER (WHERE s.ids = i.ids) AS same FROM by_seq s JOIN by_index i USING (probe);
+SELECT count(*) AS probes, count(*) FILTER (WHERE s.ids = i.ids) AS same,
+       count(*) FILTER (WHERE s.ids[1] = s.probe AND s.ids[2] = s.probe + 3000) AS copy_found
+  FROM by_seq_more s JOIN by_index_more i USING (probe);
+DROP TABLE partial, probes;
+
 -- inserts are buffered per connection and appended in batches: a scan of
 -- the index in the same transaction sees them, an abort drops them, and
 -- rows of earlier statements survive an append that fails in a

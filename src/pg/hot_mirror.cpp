@@ -1,9 +1,12 @@
 // Each backend's copy of the hot tier of the indexes it scans, so that a
 // query reads the rows inserted since the last flush from contiguous memory
 // instead of every hot page through the buffer manager, copying its records.
-// The pages stay the truth: a copy belongs to one generation of the metapage
-// (flushes, merges and VACUUM change it) and is brought up to date by reading
-// only the records appended since the last query.
+// The pages stay the truth: a copy is brought up to date by reading only the
+// records appended since the last query; a flush makes it drop the records
+// the flush moved into a segment, and VACUUM clearing records (hot_cleared)
+// or a new build makes it start over. Starting over after every flush would
+// make the first query after each one read the whole hot tier from pages,
+// which under a steady COPY is most of the slow queries.
 #include "hot_mirror.h"
 
 #include <algorithm>
@@ -24,9 +27,10 @@ constexpr size_t kSlots = 8;
 Slot slots[kSlots];
 uint64 uses = 0;
 
-bool collect(void *context, uint64 tid, const float *vector) {
+bool collect(void *context, uint64 record, uint64 tid, const float *vector) {
     auto *m = static_cast<HotMirror *>(context);
     // capacity was reserved for every record: no allocation, no throw here
+    m->records.push_back(record);
     m->tids.push_back(tid);
     m->vectors.insert(m->vectors.end(), vector, vector + m->dim);
     return true;
@@ -34,8 +38,17 @@ bool collect(void *context, uint64 tid, const float *vector) {
 
 void reset(HotMirror &m) {
     m.valid = false;
+    m.records.clear();
     m.tids.clear();
     m.vectors.clear();
+}
+
+// Drops the records a flush moved into a segment (those before hot_start).
+void drop_flushed(HotMirror &m, uint64 hot_start) {
+    const size_t n = std::lower_bound(m.records.begin(), m.records.end(), hot_start) - m.records.begin();
+    m.records.erase(m.records.begin(), m.records.begin() + n);
+    m.tids.erase(m.tids.begin(), m.tids.begin() + n);
+    m.vectors.erase(m.vectors.begin(), m.vectors.begin() + n * m.dim);
 }
 
 }  // namespace
@@ -51,16 +64,25 @@ const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
     }
     slot->last_used = ++uses;
     HotMirror &m = slot->mirror;
-    if (!m.valid || m.instance != meta.instance || m.generation != meta.generation || m.dim != meta.dim ||
-        m.end.record > meta.hot_end) {
+    // Kept across a new generation only if the records it read past hot_start
+    // are unchanged, and its resume page is still in the chain (see hot_scan).
+    const bool same_chain = m.valid && m.instance == meta.instance && m.hot_cleared == meta.hot_cleared &&
+                            m.dim == meta.dim && m.end.record <= meta.hot_end;
+    if (same_chain && m.generation != meta.generation && meta.hot_start < m.end.record) {
+        drop_flushed(m, meta.hot_start);
+        m.generation = meta.generation;
+    }
+    if (!same_chain || m.generation != meta.generation) {
         reset(m);
         m.instance = meta.instance;
         m.generation = meta.generation;
+        m.hot_cleared = meta.hot_cleared;
         m.dim = meta.dim;
     }
     const HotScanEnd from = m.end;
     const bool resume = m.valid;
     const size_t pending = meta.hot_end - (resume ? from.record : meta.hot_start);
+    m.records.reserve(m.records.size() + pending);
     m.tids.reserve(m.tids.size() + pending);
     m.vectors.reserve(m.vectors.size() + pending * meta.dim);
     // Invalid until the read completes: an ERROR inside it leaves records

@@ -10,14 +10,17 @@ namespace kyrodb::pg {
 struct HotMirror {
     bool valid = false;
     uint64 instance = 0, generation = 0;  // of the metapage it was read under
+    uint32 hot_cleared = 0;               // ditto
     uint32 dim = 0;
     HotScanEnd end{};            // where the next read resumes
-    std::vector<uint64> tids;    // live records, in chain order
+    std::vector<uint64> records; // live records' numbers, ascending
+    std::vector<uint64> tids;    // their TIDs
     std::vector<float> vectors;  // dim floats per record
 };
 
 // This backend's copy of the live hot-tier records of `meta`, read from pages
-// only as far as it did not hold them already. nullptr if the chain is not
+// only as far as it did not hold them already (after a flush, it keeps the
+// records the flush left in the hot tier). nullptr if the chain is not
 // what `meta` describes (see hot_scan). The copy is only as good as `meta`:
 // if the metapage's generation has moved on since, the caller must not use
 // it (and should call hot_mirror_forget).

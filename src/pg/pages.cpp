@@ -626,7 +626,7 @@ bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *cont
             }
             uint64 tid;
             memcpy(&tid, whole, sizeof(tid));
-            if (tid != 0) stopped = !visit(context, tid, reinterpret_cast<const float *>(whole + sizeof(tid)));
+            if (tid != 0) stopped = !visit(context, rec, tid, reinterpret_cast<const float *>(whole + sizeof(tid)));
             have = 0;
             rec++;
         }
@@ -682,14 +682,16 @@ void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPoint
         page_pos = page_end;
     }
     pfree(dead);
-    // Backends keep copies of the hot tier (hot_mirror.cpp) for one
-    // generation: a new one makes them drop the cleared rows before the heap
-    // can give their TIDs to new rows. Every time, not only when rows were
-    // cleared here: an earlier VACUUM may have cleared some and failed
-    // before this record.
+    // Backends keep copies of the hot tier (hot_mirror.cpp) until the
+    // records are cleared: a new hot_cleared makes them drop the cleared rows
+    // before the heap can give their TIDs to new rows. Every time, not only
+    // when rows were cleared here: an earlier VACUUM may have cleared some and
+    // failed before this record.
     Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
     GenericXLogState *xlog = GenericXLogStart(index);
-    meta_of(GenericXLogRegisterBuffer(xlog, metabuf, 0))->generation++;
+    MetaPage *meta_copy = meta_of(GenericXLogRegisterBuffer(xlog, metabuf, 0));
+    meta_copy->generation++;
+    meta_copy->hot_cleared++;
     GenericXLogFinish(xlog);
     UnlockReleaseBuffer(metabuf);
 }

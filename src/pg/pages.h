@@ -94,6 +94,10 @@ struct MetaPage {
     // kyrodb::Quantization of the segments built from now on. Last, so that
     // a metapage written before it existed reads 0 (none) here.
     uint32 quantization;
+    // Changes when VACUUM has cleared hot-tier records in place (flushes and
+    // merges leave the records after hot_start as they are). Appended like
+    // quantization.
+    uint32 hot_cleared;
 };
 static_assert(sizeof(MetaPage) <= kPageDataSize, "metapage must fit in one page");
 
@@ -173,19 +177,24 @@ uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint
 uint32 hot_batch_rows(uint32 dim);
 
 // Visits the live hot-tier records [hot_start, hot_end) of `meta` in order,
-// while visit returns true. The vector pointer is valid only during the call.
+// while visit returns true, with each record's number. The vector pointer is
+// valid only during the call.
 // Returns false, having decided nothing from page contents, if the chain is
 // not what `meta` describes (a flush freed its pages meanwhile): the caller
 // re-reads the metapage and starts again, or reports corruption if the
 // metapage did not move.
-using HotVisitor = bool (*)(void *context, uint64 tid, const float *vector);
+using HotVisitor = bool (*)(void *context, uint64 record, uint64 tid, const float *vector);
 struct HotScanEnd {
     uint64 record;      // first record not visited (hot_end if all were)
     BlockNumber block;  // page holding its first byte (or the page before)
     uint64 page_pos;    // that page's stream offset
 };
 // `from` (nullable): resume where an earlier scan of the same chain ended
-// (its *end), under a metapage of the same generation, instead of at hot_start.
+// (its *end) instead of at hot_start: under a metapage of the same generation,
+// or of a later one with the same instance and hot_start < from->record (a
+// flush frees only pages before the one holding record hot_start, so the page
+// `from` names, which holds part of record from->record - 1, is still in the
+// chain).
 bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end,
               const HotScanEnd *from = nullptr);
 

@@ -113,7 +113,7 @@ kyrodb::Searcher &searcher() {
     return instance;
 }
 
-bool visit_hot(void *context, uint64 tid, const float *vector) {
+bool visit_hot(void *context, uint64, uint64 tid, const float *vector) {
     auto *s = static_cast<ScanState *>(context);
     // capacity was reserved for every record: no allocation, no throw here
     s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});

@@ -76,7 +76,7 @@ struct Collected {
     size_t limit;  // rows wanted
 };
 
-bool collect_hot(void *context, uint64 tid, const float *vector) {
+bool collect_hot(void *context, uint64, uint64 tid, const float *vector) {
     auto *c = static_cast<Collected *>(context);
     // capacity was reserved for `limit` rows: no allocation, no throw here
     c->vectors.insert(c->vectors.end(), vector, vector + c->dim);

@@ -181,7 +181,7 @@ struct HotCollect {
     uint32 dim;
 };
 
-bool collect_hot_row(void *context, uint64 tid, const float *vector) {
+bool collect_hot_row(void *context, uint64, uint64 tid, const float *vector) {
     auto *c = static_cast<HotCollect *>(context);
     c->tids->push_back(tid);  // capacity reserved: no allocation
     c->vectors->insert(c->vectors->end(), vector, vector + c->dim);
