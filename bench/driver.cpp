@@ -32,7 +32,9 @@
 // hot       kyrodb-hot-0pct, -25pct, -50pct, -100pct at ef_search 40 (recall@10, qps, p50_ms, p99_ms):
 //           queries with the hot tier filled to that share of kyrodb.flush_threshold by COPY
 // copyload  kyrodb-idle, kyrodb-during-copy at ef_search 40 (qps, p50_ms, p99_ms; recall@10 idle), kyrodb-copy
-//           (rows_per_s): queries on one connection while another COPYs 500,000 rows, and just before
+//           (rows_per_s): queries on one connection while another COPYs 500,000 rows, and just before;
+//           kyrodb-after-copy (flushed_s: until the hot tier is under the flush threshold; settled_s: until
+//           the last flush or merge)
 // grow      kyrodb-grown-10pct/50pct/100pct and kyrodb-fresh-* per ef_search 10..160 (recall@10, qps,
 //           p99_ms), and qps_at_recall_095_vs_fresh: the index grown by that share of rows in 1,000-row
 //           COPY batches (then kyrodb_flush) against one built afresh over the same rows
@@ -918,13 +920,39 @@ void phase_copyload(PGconn *c) {
     for (std::size_t i = 0; !done; i++) during.lat.push_back(run(c, "knn", {&qparam[i % data.nq]}));
     during.wall = seconds(t0);
     loader.join();
+    // How long the background worker needs after the COPY: until the hot tier is under the flush
+    // threshold, and until flushes and merges stop (the directory unchanged for 3 s).
+    const std::size_t threshold =
+        std::min<std::size_t>(std::stoull(value(c, "SHOW kyrodb.flush_threshold")),
+                              std::stoull(value(c, "SELECT setting FROM pg_settings WHERE name = 'kyrodb.flush_threshold_size'")) *
+                                  1024 / (data.dim * sizeof(float)));
+    auto after = Clock::now();
+    double flushed_s = -1, settled_s = 0;
+    std::string generation, segments;
+    for (auto stable = Clock::now();; usleep(100000)) {
+        std::string g = value(c, "SELECT generation FROM kyrodb_index_stats('items_idx')");
+        if (flushed_s < 0 && std::stoull(value(c, "SELECT hot_rows FROM kyrodb_index_stats('items_idx')")) < threshold)
+            flushed_s = seconds(after);
+        if (g != generation) {
+            generation = g;
+            stable = Clock::now();
+            settled_s = seconds(after);
+        } else if (flushed_s >= 0 && seconds(stable) >= 3) {
+            break;
+        }
+    }
+    segments = value(c, "SELECT segments FROM kyrodb_index_stats('items_idx')");
     emit_run("copyload", "kyrodb-idle", kDefaultEf, idle);
     emit_run("copyload", "kyrodb-during-copy", kDefaultEf, during, false);
     emit("copyload", "kyrodb-copy", 0, 1, "rows_per_s", kBatches * kInsert / copy_s);
+    emit("copyload", "kyrodb-after-copy", 0, 1, "flushed_s", flushed_s);
+    emit("copyload", "kyrodb-after-copy", 0, 1, "settled_s", settled_s);
     fprintf(stderr, "copyload: queries idle %.0f qps, p50 %.2f p99 %.2f ms; beside a COPY of %d rows (%.0f rows/s): "
-                    "%zu queries, %.0f qps, p50 %.2f p99 %.2f ms\n",
+                    "%zu queries, %.0f qps, p50 %.2f p99 %.2f ms; after it, the hot tier under %zu rows in %.1f s, "
+                    "the last flush or merge at %.1f s (%s segments)\n",
             idle.qps(), idle.ms(0.5), idle.ms(0.99), kBatches * int(kInsert), kBatches * kInsert / copy_s,
-            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.99));
+            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.99), threshold, flushed_s, settled_s,
+            segments.c_str());
     exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
     exec(c, "VACUUM items");
     exec(c, "SELECT kyrodb_flush('items_idx')");
