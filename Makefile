@@ -100,6 +100,10 @@ $(BUILD)/datagen: bench/datagen.cpp bench/driver_data.h $(CORE_TEST_OBJS)
 $(BUILD)/kyrodb_driver: bench/driver.cpp $(wildcard bench/driver*.h) $(CORE_TEST_OBJS)
 	g++ $(CORE_CXXFLAGS) -march=native -I/usr/include/postgresql $< $(CORE_TEST_OBJS) -lpq -o $@
 
+# The result cache's trace simulator: its policy against LRU, W-TinyLFU, Belady and the oracle.
+$(BUILD)/kyrodb_cache_sim: bench/cache_sim.cpp $(CORE_TEST_OBJS)
+	g++ $(CORE_CXXFLAGS) $< $(CORE_TEST_OBJS) -o $@
+
 # hnswlib picks its SIMD at compile time, so the benchmark is built for this CPU.
 $(BUILD)/kyrodb_bench: $(CORE_TEST_OBJS) $(wildcard bench/*.cpp)
 	g++ $(CORE_CXXFLAGS) -march=native $(wildcard bench/*_bench.cpp) $(CORE_TEST_OBJS) -lbenchmark -lbenchmark_main -o $@

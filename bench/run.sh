@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench [PROFILE=quick|full|10m]: micro benchmarks of the core, then the SQL
+# make bench [PROFILE=quick|full|10m]: micro benchmarks of the core and the
+# result cache's trace simulator (cache-sim.md), then the SQL
 # driver against a throwaway server with kyrodb preloaded, then a crash
 # recovery measurement; JSON lines, a summary and gnuplot plots go to
 # bench/results/<date>-<commit>/.
@@ -15,7 +16,7 @@ profile=${PROFILE:-quick}
 bash test/scripts/deps.sh bench
 make -s -j2 >/dev/null
 $SUDO make -s install >/dev/null
-make -s build/kyrodb_bench build/kyrodb_driver >/dev/null
+make -s build/kyrodb_bench build/kyrodb_driver build/kyrodb_cache_sim >/dev/null
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit-modified"
@@ -29,6 +30,10 @@ echo "== results in $out ($profile profile, commit $commit, $(nproc) cores, $cpu
 echo "== micro benchmarks"
 build/kyrodb_bench --benchmark_min_time=${BENCH_MIN_TIME:-0.2} --benchmark_out="$out/micro.json" \
     --benchmark_out_format=json | tee "$out/micro.txt" | grep -E '^(l2_squared|inner_product)/128|hnsw_search|hot_tier|segment_load' || true
+
+# ---- the result cache's policy on synthetic traces (no server needed)
+echo "== cache policy trace simulator"
+build/kyrodb_cache_sim | tee "$out/cache-sim.md" | sed -n '3,12p'
 
 # ---- a throwaway server tuned for the data, fsync on (as in production).
 # Huge pages for its shared memory (shared buffers and the kyrodb image pool),
