@@ -391,6 +391,27 @@ TEST(ResultCache, RefusedAdmissionEvictsNothing) {
     expect_valid(c.cache);
 }
 
+// Admits a key only over victims that were never hit.
+struct ColdOnlyPolicy : LruPolicy {
+    bool admit(uint64_t, const EntryUsage &victim, uint64_t) const override { return victim.hits == 0; }
+};
+
+TEST(ResultCache, AdmissionIsAskedOverEveryVictim) {
+    Cache c(16 * ResultCache::kBlockSize);
+    ColdOnlyPolicy policy;
+    CachedResult out;
+    for (uint64_t id = 1; id <= 4; id++) ASSERT_EQ(insert(c.cache, id, Value(id, 1, 1, 60), policy), CacheStatus::Inserted);
+    for (uint64_t id : {2, 3, 4}) ASSERT_TRUE(lookup(c.cache, id, policy, &out));
+    // 10 blocks: 4 are free, the cold entry 1 gives 3, the next victim was hit: refused, and 1 stays.
+    EXPECT_EQ(insert(c.cache, 5, Value(5, 1, 1, 300), policy), CacheStatus::Refused);
+    EXPECT_EQ(c.cache->stats().evictions, 0u);
+    EXPECT_TRUE(lookup(c.cache, 1, policy, &out));
+    // 7 blocks: now every entry was hit, so even one victim is refused.
+    EXPECT_EQ(insert(c.cache, 6, Value(6, 1, 1, 200), policy), CacheStatus::Refused);
+    EXPECT_EQ(c.cache->stats().admissions_refused, 2u);
+    expect_valid(c.cache);
+}
+
 // The usage for_each_entry reports for key `id`.
 EntryUsage usage_of(ResultCache *cache, uint64_t id) {
     std::vector<uint8_t> bytes = key_bytes(id);
