@@ -44,7 +44,7 @@ uint64_t fold_mul(uint64_t a, uint64_t b) {
 
 uint64_t load(const uint8_t *p, std::size_t n) {
     uint64_t v = 0;
-    std::memcpy(&v, p, n);
+    if (n > 0) std::memcpy(&v, p, n);  // p may be null when n is 0 (an empty key)
     return v;
 }
 
@@ -491,12 +491,7 @@ bool ResultCache::erase(const CacheKey &key) {
 void ResultCache::clear() {
     CacheBucket *b = buckets();
     for (uint32_t i = 0; i < n_buckets_; i++) b[i] = CacheBucket{0, kNone, 0};
-    for (uint32_t i = 0; i < n_entries_; i++) {
-        CacheSlot &e = slot(resident_at(i));
-        e.first_block = kNone;
-        e.n_blocks = 0;
-    }
-    n_entries_ = 0;
+    n_entries_ = 0;  // a slot's chain fields are set again when it is next used
     uint32_t *next = next_block();
     for (uint32_t i = 0; i < n_blocks_; i++) next[i] = i + 1 < n_blocks_ ? i + 1 : kNone;
     free_head_ = 0;
