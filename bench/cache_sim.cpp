@@ -4,9 +4,9 @@
 //   kyrodb_cache_sim [--seed S] [--refit-every N] [--horizon X] [--decay X]
 //
 // --seed picks the traces (the figures in the README use the default, 1); --horizon and --decay
-// override the model's horizon and decay period as multiples of the capacity. AccessModel runs
-// under the harness the real cache uses: record() on every lookup, a miss into a full cache
-// samples 16 resident entries, the lowest value() is the victim, admit() decides; refit() is
+// override the model's horizon and decay period as multiples of the capacity. kyrodb is the real
+// ResultCache with AccessModel as its policy: a lookup per request and an insert on each miss (the
+// cache samples 16 resident entries, evicts the lowest value() if admit() agrees); refit() is
 // called every N lookups, as the server's background worker would.
 #include <algorithm>
 #include <chrono>
@@ -22,17 +22,18 @@
 #include <vector>
 
 #include "kyrodb/access_model.h"
+#include "kyrodb/result_cache.h"
 
 namespace {
 
 using kyrodb::AccessModel;
 using kyrodb::AccessModelParams;
 using kyrodb::EntryUsage;
+using kyrodb::ResultCache;
 
 constexpr uint32_t kDistinct = 100000;
 constexpr uint32_t kRequests = 300000;
 constexpr uint32_t kShiftEvery = 50000;
-constexpr int kVictimSamples = 16;
 
 struct Rng {
     uint64_t state;
@@ -78,7 +79,7 @@ Trace zipf_trace(const std::string &name, double s, uint32_t shift_every, uint64
     return t;
 }
 
-// The cache's key: a 64-bit hash of the query.
+// Key hashes for timing the model on its own (the cache runs hash the key bytes themselves).
 uint64_t key_of(uint32_t item) { return Rng{item * 0x2545f4914f6cdd1dULL + 17}.next(); }
 
 // Intrusive doubly linked LRU lists over item ids; an item is on at most one list.
@@ -295,12 +296,16 @@ struct ModelRun {
     kyrodb::ModelStats stats;
 };
 
+// 64-byte aligned memory, as the model and the cache expect (the server's shared memory is).
+using Memory = std::unique_ptr<uint8_t, void (*)(void *)>;
+Memory aligned_memory(std::size_t bytes) {
+    return Memory(static_cast<uint8_t *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free);
+}
+
 struct Model {
     explicit Model(const AccessModelParams &p)
-        : memory(static_cast<uint8_t *>(std::aligned_alloc(64, (AccessModel::bytes_needed(p) + 63) / 64 * 64)),
-                 std::free),
-          model(AccessModel::create(memory.get(), p)) {}
-    std::unique_ptr<uint8_t, void (*)(void *)> memory;
+        : memory(aligned_memory(AccessModel::bytes_needed(p))), model(AccessModel::create(memory.get(), p)) {}
+    Memory memory;
     AccessModel model;
 };
 
@@ -313,48 +318,34 @@ AccessModelParams model_params(uint32_t cap, double horizon_x, double decay_x) {
     return p;
 }
 
-// The real cache's harness around AccessModel.
-ModelRun kyrodb_model(const Trace &t, const AccessModelParams &params, uint32_t refit_every) {
+// The real ResultCache with AccessModel as its policy. Keys are the item id's 8 bytes and values one
+// part of one item, so every entry fits one block; one block per slot then makes the arena's slot
+// count the capacity exactly, and slots, not blocks, are what eviction makes room for.
+ModelRun kyrodb_cache(const Trace &t, const AccessModelParams &params, uint32_t refit_every) {
     Model m(params);
-    uint32_t cap = params.capacity;
-    std::vector<EntryUsage> entries;
-    std::vector<uint32_t> entry_item;
-    std::vector<int32_t> slot_of(kDistinct, -1);
-    Rng rng{0x5eed};
-    uint64_t hits = 0, refused = 0, now = 0;
-    for (uint32_t item : t.items) {
-        now++;
-        uint64_t key = key_of(item);
-        m.model.record(key, now);
-        if (slot_of[item] >= 0) {
-            EntryUsage &e = entries[slot_of[item]];
-            e.last_access = now;
-            e.hits++;
-            hits++;
-        } else if (entries.size() < cap) {
-            slot_of[item] = int32_t(entries.size());
-            entries.push_back(EntryUsage{key, now, now, 0});
-            entry_item.push_back(item);
-        } else {
-            uint32_t victim = rng.below(cap);
-            double lowest = m.model.value(entries[victim], now);
-            for (int j = 1; j < kVictimSamples; j++) {
-                uint32_t v = rng.below(cap);
-                double value = m.model.value(entries[v], now);
-                if (value < lowest) lowest = value, victim = v;
-            }
-            if (m.model.admit(key, entries[victim], now)) {
-                slot_of[entry_item[victim]] = -1;
-                slot_of[item] = int32_t(victim);
-                entries[victim] = EntryUsage{key, now, now, 0};
-                entry_item[victim] = item;
-            } else {
-                refused++;
-            }
-        }
-        if (now % refit_every == 0) m.model.refit(now);
+    kyrodb::CacheOptions options;
+    options.blocks_per_entry = 1;
+    const std::size_t bytes = ResultCache::bytes_needed(std::size_t(params.capacity) * ResultCache::kBlockSize, options);
+    Memory memory = aligned_memory(bytes);
+    ResultCache *cache = ResultCache::create(memory.get(), bytes, options);
+    if (cache == nullptr || cache->slot_count() != params.capacity) {
+        std::fprintf(stderr, "cache of %u entries: got %u slots\n", params.capacity,
+                     cache ? cache->slot_count() : 0);
+        std::exit(1);
     }
-    return ModelRun{double(hits) / t.items.size(), refused, m.model.stats()};
+    kyrodb::CachedResult hit;
+    for (uint32_t item : t.items) {
+        const uint64_t id = item;
+        const kyrodb::CacheKey key = cache->key(&id, sizeof id);
+        if (!cache->lookup(key, m.model, &hit)) {
+            const kyrodb::ResultItem result{item, float(item)};
+            const kyrodb::Part part{id, 1.0f, 1, &result};
+            cache->insert(key, &part, 1, m.model);
+        }
+        if (cache->now() % refit_every == 0) m.model.refit(cache->now());
+    }
+    const kyrodb::CacheStats s = cache->stats();
+    return ModelRun{double(s.hits) / double(s.lookups), s.admissions_refused, m.model.stats()};
 }
 
 double ns_per(std::chrono::steady_clock::duration d, uint64_t n) {
@@ -388,8 +379,8 @@ int main(int argc, char **argv) {
     traces.push_back(zipf_trace("zipf s=1.2", 1.2, 0, seed * 1000 + 3));
     traces.push_back(zipf_trace("shifting s=1.0", 1.0, kShiftEvery, seed * 1000 + 4));
 
-    std::printf("%u distinct keys, %u requests per trace, seed %llu; kyrodb: %d sampled victims, refit every %u "
-                "lookups\n\n", kDistinct, kRequests, (unsigned long long)seed, kVictimSamples, refit_every);
+    std::printf("%u distinct keys, %u requests per trace, seed %llu; kyrodb: ResultCache (%u sampled victims), refit every %u "
+                "lookups\n\n", kDistinct, kRequests, (unsigned long long)seed, ResultCache::kSample, refit_every);
     std::printf("| trace | capacity | LRU | W-TinyLFU | kyrodb | Belady | oracle | LFU told the shifts | "
                 "kyrodb - best of LRU, W-TinyLFU |\n");
     std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
@@ -398,7 +389,7 @@ int main(int argc, char **argv) {
         for (uint32_t cap : {kDistinct / 100, kDistinct / 10}) {
             double l = lru(t, cap), w = wtinylfu(t, cap);
             AccessModelParams params = model_params(cap, horizon_x, decay_x);
-            ModelRun k = kyrodb_model(t, params, refit_every);
+            ModelRun k = kyrodb_cache(t, params, refit_every);
             std::printf("| %s | %u | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %+.3f |\n", t.name.c_str(), cap, l, w,
                         k.hit_rate, belady(t, cap), oracle(t, cap), phase_lfu(t, cap, t.shift_every),
                         k.hit_rate - std::max(l, w));
