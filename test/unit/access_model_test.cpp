@@ -3,6 +3,8 @@
 // traces, record() from several threads, and deterministic refits.
 #include <gtest/gtest.h>
 
+#include "zipf.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -36,23 +38,7 @@ AccessModelParams params(uint32_t capacity, uint64_t distinct_keys) {
     return p;
 }
 
-// Zipf(s) ranks over n keys.
-class Zipf {
-  public:
-    Zipf(uint32_t n, double s) : cdf_(n) {
-        double sum = 0;
-        for (uint32_t r = 0; r < n; r++) cdf_[r] = sum += std::pow(r + 1.0, -s);
-        for (auto &c : cdf_) c /= sum;
-    }
-    uint32_t operator()(std::mt19937_64 &rng) {
-        double u = std::uniform_real_distribution<double>(0, 1)(rng);
-        return std::min<uint32_t>(uint32_t(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin()),
-                                  uint32_t(cdf_.size() - 1));
-    }
-
-  private:
-    std::vector<double> cdf_;
-};
+using kyrodb_test::Zipf;
 
 // Records a Zipf(1.0) stream over `n` keys (key = base + rank) with refits every 500 lookups, as
 // the background worker would; returns each key's last access.

@@ -3,6 +3,8 @@
 // calls race each other), inserts and refits run in threads under the server's locking.
 #include <gtest/gtest.h>
 
+#include "zipf.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -96,23 +98,7 @@ void expect_valid(const ResultCache &cache) {
     EXPECT_TRUE(cache.check(&error)) << error;
 }
 
-// Zipf(1.0) ranks over n keys.
-class Zipf {
-  public:
-    explicit Zipf(uint32_t n) : cdf_(n) {
-        double sum = 0;
-        for (uint32_t r = 0; r < n; r++) cdf_[r] = sum += 1.0 / (r + 1.0);
-        for (auto &c : cdf_) c /= sum;
-    }
-    uint32_t operator()(std::mt19937_64 &rng) {
-        double u = std::uniform_real_distribution<double>(0, 1)(rng);
-        return std::min<uint32_t>(uint32_t(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin()),
-                                  uint32_t(cdf_.size() - 1));
-    }
-
-  private:
-    std::vector<double> cdf_;
-};
+using kyrodb_test::Zipf;
 
 TEST(CacheModel, CacheHasExactlyTheCapacityInSlots) {
     for (uint32_t capacity : {64u, 1000u, 10000u}) {
@@ -127,7 +113,7 @@ TEST(CacheModel, HotKeysSurviveAStreamOfOneOffKeys) {
     const uint32_t capacity = 64, n_keys = 200, n_hot = 16;
     CacheWithModel c(capacity);
     ASSERT_NE(c.cache, nullptr);
-    Zipf zipf(n_keys);
+    Zipf zipf(n_keys, 1.0);
     std::mt19937_64 rng(7);
     CachedResult out;
     auto request = [&](uint64_t id) {
@@ -165,7 +151,7 @@ TEST(CacheModel, ConcurrentLookupsInsertsAndRefits) {
     std::vector<std::thread> threads;
     for (int t = 0; t < 3; t++)
         threads.emplace_back([&, t] {
-            Zipf zipf(n_keys);
+            Zipf zipf(n_keys, 1.0);
             std::mt19937_64 rng(t);
             CachedResult out;
             for (int i = 0; i < 100000; i++) {
@@ -186,7 +172,7 @@ TEST(CacheModel, ConcurrentLookupsInsertsAndRefits) {
         }
     });
     std::thread inserter([&] {
-        Zipf zipf(n_keys);
+        Zipf zipf(n_keys, 1.0);
         std::mt19937_64 rng(99);
         while (!stop.load(std::memory_order_relaxed)) {
             const uint64_t id = zipf(rng);
