@@ -30,6 +30,15 @@ struct ResultItem {
     float distance;
 };
 
+// What a segment's search depended on besides the key: the segment's state (the adapter's
+// tombstone generation) and the search's bounds. A caller reuses a part only when all of it is
+// equal to what the search would be called with now, so a reused part is what the search returns.
+struct PartBasis {
+    uint64_t version = 0;
+    float radius = 0;
+    uint32_t beam = 0;
+};
+
 // One segment's share of a search, as handed to insert: `n` items in rank order, and the distance
 // up to which the segment's search was complete.
 struct Part {
@@ -37,6 +46,7 @@ struct Part {
     float covered;
     uint32_t n;
     const ResultItem *items;
+    PartBasis basis;
 };
 
 // A hit, copied out of the cache: part i's items are items[parts[i].first, parts[i].first + parts[i].n).
@@ -46,6 +56,7 @@ struct CachedPart {
     float covered;
     uint32_t n;
     uint32_t first;
+    PartBasis basis;
 };
 struct CachedResult {
     std::vector<CachedPart> parts;

@@ -21,10 +21,13 @@ struct ValueHeader {
 };
 struct StoredPart {
     uint64_t segment_id;
+    uint64_t version;
+    float radius;
     float covered;
+    uint32_t beam;
     uint32_t n;
 };
-static_assert(sizeof(ValueHeader) == 8 && sizeof(StoredPart) == 16 && sizeof(ResultItem) == 8,
+static_assert(sizeof(ValueHeader) == 8 && sizeof(StoredPart) == 32 && sizeof(ResultItem) == 8,
               "stored value layout");
 
 std::size_t round_up(std::size_t n) { return (n + ResultCache::kAlign - 1) / ResultCache::kAlign * ResultCache::kAlign; }
@@ -290,7 +293,7 @@ bool ResultCache::copy_value(uint32_t s, CachedResult *out) const {
     for (uint32_t i = 0; i < header.n_parts; i++) {
         StoredPart part;
         c.read(&part, sizeof part);
-        out->parts[i] = CachedPart{part.segment_id, part.covered, part.n, first};
+        out->parts[i] = CachedPart{part.segment_id, part.covered, part.n, first, {part.version, part.radius, part.beam}};
         first += part.n;
     }
     c.read(out->items.data(), std::size_t(header.n_items) * sizeof(ResultItem));
@@ -386,7 +389,8 @@ void ResultCache::store(uint32_t s, const CacheKey &key, const Part *parts, std:
     ValueHeader header{uint32_t(n_parts), n_items};
     c.write(&header, sizeof header);
     for (std::size_t i = 0; i < n_parts; i++) {
-        StoredPart part{parts[i].segment_id, parts[i].covered, parts[i].n};
+        const Part &p = parts[i];
+        StoredPart part{p.segment_id, p.basis.version, p.basis.radius, p.covered, p.basis.beam, p.n};
         c.write(&part, sizeof part);
     }
     for (std::size_t i = 0; i < n_parts; i++) c.write(parts[i].items, std::size_t(parts[i].n) * sizeof(ResultItem));

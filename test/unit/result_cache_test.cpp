@@ -29,6 +29,7 @@ using kyrodb::CacheStatus;
 using kyrodb::EntryUsage;
 using kyrodb::HotEntry;
 using kyrodb::Part;
+using kyrodb::PartBasis;
 using kyrodb::ResultCache;
 using kyrodb::ResultItem;
 
@@ -80,7 +81,8 @@ struct Value {
         for (uint32_t p = 0; p < n_parts; p++) {
             for (uint32_t j = 0; j < per_part; j++)
                 items[p].push_back(ResultItem{uint32_t(id * 1000 + p * 100 + j), float(version) + 0.5f * j});
-            parts.push_back(Part{id * 10 + p, float(version), per_part, items[p].data()});
+            parts.push_back(Part{id * 10 + p, float(version), per_part, items[p].data(),
+                                 PartBasis{id + version, float(p) + 0.25f, version + p}});
         }
     }
 };
@@ -92,6 +94,8 @@ bool consistent(const CachedResult &got, uint64_t id, uint32_t *version = nullpt
     for (std::size_t p = 0; p < got.parts.size(); p++) {
         const auto &part = got.parts[p];
         if (part.segment_id != id * 10 + p || part.covered != v || part.n != got.parts[0].n) return false;
+        const PartBasis &b = part.basis;
+        if (b.version != id + uint64_t(v) || b.radius != float(p) + 0.25f || b.beam != uint32_t(v) + p) return false;
         if (part.first + part.n > got.items.size()) return false;
         for (uint32_t j = 0; j < part.n; j++) {
             const ResultItem &item = got.items[part.first + j];
@@ -108,6 +112,8 @@ bool equals(const CachedResult &got, const Value &want) {
         const auto &g = got.parts[p];
         const Part &w = want.parts[p];
         if (g.segment_id != w.segment_id || g.covered != w.covered || g.n != w.n) return false;
+        if (g.basis.version != w.basis.version || g.basis.radius != w.basis.radius || g.basis.beam != w.basis.beam)
+            return false;
         for (uint32_t j = 0; j < w.n; j++)
             if (got.items[g.first + j].id != w.items[j].id || got.items[g.first + j].distance != w.items[j].distance)
                 return false;
@@ -149,7 +155,7 @@ TEST(ResultCache, HitsAndMisses) {
     EXPECT_EQ(st.hits, 1u);
     EXPECT_EQ(st.misses, 1u);
     EXPECT_EQ(st.inserts, 1u);
-    EXPECT_EQ(st.used_bytes, 5u * ResultCache::kBlockSize);  // 40 + 8 + 3*16 + 120*8 = 1056 bytes
+    EXPECT_EQ(st.used_bytes, 5u * ResultCache::kBlockSize);  // 40 + 8 + 3*32 + 120*8 = 1104 bytes
     EXPECT_EQ(st.capacity_bytes, std::size_t(1) << 16);
     EXPECT_EQ(policy.records.load(), 2u);
     EXPECT_EQ(c.cache->now(), 2u);
@@ -354,20 +360,20 @@ TEST(ResultCache, RefusesEntriesLargerThanTheArena) {
     Cache c(16 * ResultCache::kBlockSize);
     LruPolicy policy;
     for (uint64_t id = 1; id <= 3; id++) ASSERT_EQ(insert(c.cache, id, Value(id, 1, 1, 10), policy), CacheStatus::Inserted);
-    // 8 key bytes + 8 + 16 + 8 * 509 = 4104 > 4096.
-    EXPECT_EQ(insert(c.cache, 4, Value(4, 1, 1, 509), policy, 8), CacheStatus::TooLarge);
+    // 8 key bytes + 8 + 32 + 8 * 507 = 4104 > 4096.
+    EXPECT_EQ(insert(c.cache, 4, Value(4, 1, 1, 507), policy, 8), CacheStatus::TooLarge);
     EXPECT_EQ(c.cache->stats().too_large, 1u);
     EXPECT_EQ(c.cache->stats().entries, 3u);
     EXPECT_EQ(c.cache->stats().evictions, 0u);
     // Exactly the arena: everything else goes.
-    EXPECT_EQ(insert(c.cache, 4, Value(4, 1, 1, 508), policy, 8), CacheStatus::Inserted);
+    EXPECT_EQ(insert(c.cache, 4, Value(4, 1, 1, 506), policy, 8), CacheStatus::Inserted);
     EXPECT_EQ(c.cache->stats().entries, 1u);
     EXPECT_EQ(c.cache->stats().evictions, 3u);
     EXPECT_EQ(c.cache->stats().used_bytes, c.cache->stats().capacity_bytes);
     expect_valid(c.cache);
     // New parts too large for the arena drop the entry: its old parts were stale.
     std::vector<uint8_t> bytes = key_bytes(4, 8);
-    Value big(4, 2, 1, 509);
+    Value big(4, 2, 1, 507);
     EXPECT_EQ(c.cache->replace_parts(c.cache->key(bytes.data(), 8), big.parts.data(), 1, policy), CacheStatus::TooLarge);
     EXPECT_EQ(c.cache->stats().entries, 0u);
     EXPECT_EQ(c.cache->stats().too_large, 2u);
