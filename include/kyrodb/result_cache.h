@@ -110,6 +110,7 @@ struct CacheBucket;  // a hash table entry (result_cache.cpp)
 class CacheEntryRef {
   public:
     std::size_t key_size() const;
+    std::size_t bytes() const;  // the arena blocks it holds, in bytes
     bool key_starts_with(const void *prefix, std::size_t n) const;
     // Copies key bytes [offset, offset + n), which must lie within the key.
     void read_key(std::size_t offset, std::size_t n, void *dst) const;
@@ -143,6 +144,9 @@ class ResultCache {
     // concurrently), and on a hit copies the entry's value into *out and marks the entry used now.
     // A hit whose copy cannot be allocated is reported as a miss.
     bool lookup(const CacheKey &key, CachePolicy &policy, CachedResult *out);
+    // Shared lock. Copies the key's entry into *out like a hit, but as no lookup: the clock, the
+    // entry's usage and the counters stay as they are (a background refresh reading an entry).
+    bool peek(const CacheKey &key, CachedResult *out) const;
 
     // Exclusive lock. Stores a new entry, evicting as needed: each victim is the lowest-valued of
     // kSample entries sampled at random (all of them when there are no more), and the policy must

@@ -300,6 +300,11 @@ bool ResultCache::copy_value(uint32_t s, CachedResult *out) const {
     return true;
 }
 
+bool ResultCache::peek(const CacheKey &key, CachedResult *out) const {
+    const uint32_t s = find(key);
+    return s != kNone && copy_value(s, out);
+}
+
 bool ResultCache::lookup(const CacheKey &key, CachePolicy &policy, CachedResult *out) {
     const uint64_t now = clock_.fetch_add(1, std::memory_order_relaxed) + 1;
     policy.record(key.hash, now);
@@ -613,6 +618,8 @@ bool ResultCache::check(std::string *error) const {
 }
 
 std::size_t CacheEntryRef::key_size() const { return cache_->slot(slot_).key_size; }
+
+std::size_t CacheEntryRef::bytes() const { return std::size_t(cache_->slot(slot_).n_blocks) * ResultCache::kBlockSize; }
 
 bool CacheEntryRef::key_starts_with(const void *prefix, std::size_t n) const {
     const CacheSlot &e = cache_->slot(slot_);

@@ -429,6 +429,36 @@ EntryUsage usage_of(ResultCache *cache, uint64_t id) {
     return found;
 }
 
+// peek reads an entry as a hit does, but is no lookup: the clock, usage and counters stay.
+TEST(ResultCache, PeekIsNoLookup) {
+    Cache c(16 * ResultCache::kBlockSize);
+    LruPolicy policy;
+    CachedResult out;
+    Value v(1, 1, 2, 10);
+    ASSERT_EQ(insert(c.cache, 1, v, policy), CacheStatus::Inserted);
+    ASSERT_TRUE(lookup(c.cache, 1, policy, &out));
+    const EntryUsage before = usage_of(c.cache, 1);
+    const kyrodb::CacheStats stats = c.cache->stats();
+    std::vector<uint8_t> bytes = key_bytes(1);
+    ASSERT_TRUE(c.cache->peek(c.cache->key(bytes.data(), bytes.size()), &out));
+    EXPECT_TRUE(equals(out, v));
+    bytes = key_bytes(2);
+    EXPECT_FALSE(c.cache->peek(c.cache->key(bytes.data(), bytes.size()), &out));
+    EXPECT_EQ(c.cache->now(), 1u);
+    EXPECT_EQ(usage_of(c.cache, 1).hits, before.hits);
+    EXPECT_EQ(usage_of(c.cache, 1).last_access, before.last_access);
+    EXPECT_EQ(c.cache->stats().lookups, stats.lookups);
+    EXPECT_EQ(c.cache->stats().hits, stats.hits);
+    // Its blocks: 40 key bytes + 8 + 2 * 32 + 20 * 8 = 272 bytes, two blocks.
+    std::size_t held = 0;
+    c.cache->for_each_entry([&](const CacheEntryRef &e) {
+        held += e.bytes();
+        return false;
+    });
+    EXPECT_EQ(held, 2 * ResultCache::kBlockSize);
+    EXPECT_EQ(c.cache->stats().used_bytes, held);
+}
+
 TEST(ResultCache, ReplacePartsKeepsUsage) {
     Cache c(16 * ResultCache::kBlockSize);
     LruPolicy policy;
