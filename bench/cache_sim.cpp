@@ -339,7 +339,7 @@ ModelRun kyrodb_cache(const Trace &t, const AccessModelParams &params, uint32_t 
         const kyrodb::CacheKey key = cache->key(&id, sizeof id);
         if (!cache->lookup(key, m.model, &hit)) {
             const kyrodb::ResultItem result{item, float(item)};
-            const kyrodb::Part part{id, 1.0f, 1, &result};
+            const kyrodb::Part part{id, 1.0f, 1, &result, {}};
             cache->insert(key, &part, 1, m.model);
         }
         if (cache->now() % refit_every == 0) m.model.refit(cache->now());

@@ -45,7 +45,7 @@ struct Parts {
     Parts() : items(kParts * kPerPart) {
         for (std::size_t i = 0; i < items.size(); i++) items[i] = kyrodb::ResultItem{uint32_t(i), 0.01f * i};
         for (std::size_t p = 0; p < kParts; p++)
-            parts.push_back(kyrodb::Part{p + 1, 1.0f, uint32_t(kPerPart), items.data() + p * kPerPart});
+            parts.push_back(kyrodb::Part{p + 1, 1.0f, uint32_t(kPerPart), items.data() + p * kPerPart, {}});
     }
 };
 

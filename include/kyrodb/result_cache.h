@@ -63,6 +63,12 @@ struct CachedResult {
     std::vector<ResultItem> items;
 };
 
+// The part of a hit for `segment_id` if its search was called with exactly `basis` (compared bit
+// for bit) and none of its items is out of the segment's `count` elements or marked in `deleted`
+// (a bitmap of count bits, or null); else null. Only such a part is what the search returns now.
+const CachedPart *reusable_part(const CachedResult &hit, uint64_t segment_id, const PartBasis &basis,
+                                const uint64_t *deleted, uint32_t count);
+
 // The key of a lookup or an insert: its bytes (the caller's, not copied) and their hash, from
 // ResultCache::key, which can be computed before taking the lock.
 struct CacheKey {

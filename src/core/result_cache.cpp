@@ -300,6 +300,23 @@ bool ResultCache::copy_value(uint32_t s, CachedResult *out) const {
     return true;
 }
 
+const CachedPart *reusable_part(const CachedResult &hit, uint64_t segment_id, const PartBasis &basis,
+                                const uint64_t *deleted, uint32_t count) {
+    for (const CachedPart &part : hit.parts) {
+        if (part.segment_id != segment_id) continue;
+        const PartBasis &b = part.basis;
+        if (b.version != basis.version || b.beam != basis.beam || std::memcmp(&b.radius, &basis.radius, sizeof(float)) != 0)
+            return nullptr;
+        if (std::size_t(part.first) + part.n > hit.items.size()) return nullptr;
+        for (uint32_t k = part.first; k < part.first + part.n; k++) {
+            const uint32_t id = hit.items[k].id;
+            if (id >= count || (deleted != nullptr && ((deleted[id >> 6] >> (id & 63)) & 1))) return nullptr;
+        }
+        return &part;
+    }
+    return nullptr;
+}
+
 bool ResultCache::peek(const CacheKey &key, CachedResult *out) const {
     const uint32_t s = find(key);
     return s != kNone && copy_value(s, out);

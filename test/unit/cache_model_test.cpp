@@ -71,7 +71,7 @@ CacheKey key_of(const ResultCache &cache, const uint64_t &id) { return cache.key
 
 CacheStatus insert(ResultCache &cache, AccessModel &model, const uint64_t &id) {
     const ResultItem item{uint32_t(id), float(id)};
-    const Part part{id, float(id) + 0.5f, 1, &item};
+    const Part part{id, float(id) + 0.5f, 1, &item, {}};
     return cache.insert(key_of(cache, id), &part, 1, model);
 }
 

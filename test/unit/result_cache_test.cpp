@@ -15,6 +15,7 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <limits>
 #include <vector>
 
 #include "kyrodb/result_cache.h"
@@ -673,3 +674,26 @@ TEST(ResultCache, StaysInsideItsMemory) {
 }
 
 }  // namespace
+
+// A part is reused only for its segment, with the very basis its search had, and with none of its
+// items deleted since (or beyond the segment).
+TEST(ResultCache, ReusablePartNeedsTheSameBasis) {
+    CachedResult hit;
+    const PartBasis basis{7, 1.5f, 10};
+    hit.parts = {kyrodb::CachedPart{1, 2.0f, 2, 0, basis}, kyrodb::CachedPart{2, 1.0f, 1, 2, basis}};
+    hit.items = {ResultItem{3, 0.5f}, ResultItem{70, 0.7f}, ResultItem{5, 0.9f}};
+    EXPECT_EQ(kyrodb::reusable_part(hit, 1, basis, nullptr, 100), &hit.parts[0]);
+    EXPECT_EQ(kyrodb::reusable_part(hit, 2, basis, nullptr, 100), &hit.parts[1]);
+    EXPECT_EQ(kyrodb::reusable_part(hit, 3, basis, nullptr, 100), nullptr);  // a segment it did not cover
+    EXPECT_EQ(kyrodb::reusable_part(hit, 1, PartBasis{8, 1.5f, 10}, nullptr, 100), nullptr);  // tombstones changed
+    EXPECT_EQ(kyrodb::reusable_part(hit, 1, PartBasis{7, 1.25f, 10}, nullptr, 100), nullptr);  // another frontier
+    EXPECT_EQ(kyrodb::reusable_part(hit, 1, PartBasis{7, 1.5f, 4}, nullptr, 100), nullptr);  // another beam
+    const float inf = std::numeric_limits<float>::infinity();
+    hit.parts[1].basis.radius = inf;
+    EXPECT_EQ(kyrodb::reusable_part(hit, 2, PartBasis{7, inf, 10}, nullptr, 100), &hit.parts[1]);  // unbounded
+    EXPECT_EQ(kyrodb::reusable_part(hit, 1, basis, nullptr, 70), nullptr);  // item 70 beyond the segment
+    std::vector<uint64_t> deleted(2, 0);
+    deleted[1] |= uint64_t(1) << (70 - 64);
+    EXPECT_EQ(kyrodb::reusable_part(hit, 1, basis, deleted.data(), 100), nullptr);  // item 70 deleted
+    EXPECT_EQ(kyrodb::reusable_part(hit, 2, PartBasis{7, inf, 10}, deleted.data(), 100), &hit.parts[1]);
+}
