@@ -268,11 +268,27 @@ CREATE FUNCTION kyrodb_index_stats(index regclass, OUT segments integer, OUT ele
 	OUT free_pages bigint, OUT images_shared integer, OUT images_local integer, OUT memory_bytes bigint)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 
--- The shared pool of segment images (kyrodb.shared_memory_size).
+-- The shared pool of segment images (kyrodb.shared_memory_size) and the
+-- result cache (kyrodb.cache_size).
 CREATE FUNCTION kyrodb_memory(OUT state text, OUT size_bytes bigint, OUT used_bytes bigint,
 	OUT images integer, OUT pinned integer, OUT loads bigint, OUT load_bytes bigint,
-	OUT load_seconds double precision, OUT evictions bigint, OUT refused bigint)
+	OUT load_seconds double precision, OUT evictions bigint, OUT refused bigint,
+	OUT cache_state text, OUT cache_size_bytes bigint, OUT cache_used_bytes bigint,
+	OUT cache_entries bigint)
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+-- The result cache, per index of this database and in total (index null).
+CREATE FUNCTION kyrodb_cache_stats(OUT index regclass, OUT entries bigint, OUT bytes bigint,
+	OUT lookups bigint, OUT hits bigint, OUT misses bigint, OUT parts_refreshed bigint,
+	OUT proactive_refreshes bigint, OUT admissions_refused bigint, OUT evictions bigint,
+	OUT model_refits bigint, OUT model_trained boolean)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+-- Drops the cached results of one index (its table's owner) or, with null,
+-- of every index (superuser); returns the entries dropped.
+CREATE FUNCTION kyrodb_cache_reset(index regclass DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Checks a kyrodb index (metapage, directory, every page's owner, hot tier,
 -- segment images, tombstones) and, with heapallindexed, that every row the

@@ -1,5 +1,6 @@
 // SQL-callable administration: kyrodb_flush, kyrodb_prewarm,
 // kyrodb_index_stats and kyrodb_memory.
+#include "cache.h"
 #include "guard.h"
 #include "index.h"
 
@@ -123,7 +124,8 @@ KYRODB_FUNCTION(kyrodb_index_stats) {
 }
 
 // kyrodb_memory(): the shared pool of segment images: its state, size, use,
-// and what it has loaded and evicted since the server started.
+// and what it has loaded and evicted since the server started; then the
+// result cache's state, size, use and entries.
 KYRODB_FUNCTION(kyrodb_memory) {
     TupleDesc desc = result_row_type(fcinfo);
     const char *state = "active";
@@ -133,6 +135,7 @@ KYRODB_FUNCTION(kyrodb_memory) {
         case kyrodb::pg::PoolState::Active: break;
     }
     kyrodb::pg::PoolUsage u = kyrodb::pg::pool_usage(nullptr);
+    const kyrodb::pg::CacheUsage c = kyrodb::pg::cache_usage();
     Datum values[] = {CStringGetTextDatum(state),
                       Int64GetDatum(static_cast<int64>(u.arena_bytes)),
                       Int64GetDatum(static_cast<int64>(u.used_bytes)),
@@ -142,7 +145,11 @@ KYRODB_FUNCTION(kyrodb_memory) {
                       Int64GetDatum(static_cast<int64>(u.counters.load_bytes)),
                       Float8GetDatum(double(u.counters.load_nanos) / 1e9),
                       Int64GetDatum(static_cast<int64>(u.counters.evictions)),
-                      Int64GetDatum(static_cast<int64>(u.counters.refused))};
+                      Int64GetDatum(static_cast<int64>(u.counters.refused)),
+                      CStringGetTextDatum(c.state),
+                      Int64GetDatum(static_cast<int64>(c.capacity_bytes)),
+                      Int64GetDatum(static_cast<int64>(c.used_bytes)),
+                      Int64GetDatum(static_cast<int64>(c.entries))};
     bool nulls[lengthof(values)] = {};
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

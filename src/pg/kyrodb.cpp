@@ -1,4 +1,5 @@
 // Module entry: the magic block, _PG_init, and the self-test of the error boundary.
+#include "cache.h"
 #include "crash.h"
 #include "guard.h"
 #include "index.h"
@@ -67,6 +68,9 @@ void _PG_init(void) {
                              "Exact answers from the index's own vectors, at the cost of a full scan; "
                              "for checking recall and index contents.",
                              &exact_search, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("kyrodb.cache", "Lets kyrodb index scans use the result cache.",
+                             "Off bypasses it: every query searches the index (the answers are the same).",
+                             &cache_on, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     // Settings that only mean something when kyrodb is preloaded; defining a
     // PGC_POSTMASTER setting later (a backend loading kyrodb on first use) is
     // a FATAL error. Without preload, the reserved prefix makes Postgres warn
@@ -88,6 +92,7 @@ void _PG_init(void) {
     register_insert_callbacks();
     if (process_shared_preload_libraries_in_progress) {
         pool_register();
+        cache_register();
         register_workers();
     }
 }

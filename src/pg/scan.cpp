@@ -18,6 +18,16 @@
 // So ef_search >= LIMIT answers from one beam of that width, and recall
 // grows with it; below LIMIT, the stages after the first (widths 2 ef, 4 ef,
 // ...) find the rest, costing about what one search of the final width does.
+//
+// The result cache (cache.cpp) holds first stages: per segment searched with
+// HNSW, its results and what the search was called with (the segment's
+// tombstone generation, radius and beam). A hit reuses a part only when the
+// search would now be called with exactly that on the same immutable
+// segment, so it returns what the search would; any other segment (new,
+// merged, vacuumed, or reached with another frontier) is searched live and
+// the entry updated. Segments scanned exactly and the hot tier are always
+// read live, and the stages after the first never use the cache.
+#include "cache.h"
 #include "crash.h"
 #include "guard.h"
 #include "hot_mirror.h"
@@ -65,6 +75,8 @@ struct Candidate {
 };
 constexpr uint32 kHot = UINT32_MAX;
 
+enum class CacheUse { Off, Lookup, Refresh };
+
 struct ScanState {
     kyrodb::Metric metric = kyrodb::Metric::L2;
     uint32 dim = 0;
@@ -83,6 +95,16 @@ struct ScanState {
     uint64 returned = 0;
     std::vector<kyrodb::Neighbor> results;
     std::vector<Candidate> candidates;
+    uint64 instance = 0;  // of the build the directory belongs to
+    bool first_stage = true;
+    // The result cache, for the first stage: the key, what it held, and what
+    // this stage's HNSW searches found (to store).
+    CacheUse cache = CacheUse::Off;
+    std::vector<uint8> cache_key;
+    kyrodb::CachedResult cached;
+    std::vector<kyrodb::ResultItem> part_items;
+    std::vector<kyrodb::Part> parts;
+    uint32 parts_searched = 0;  // live HNSW searches in the first stage
 };
 
 // The scan state's C++ objects live until amendscan or, if the query fails
@@ -130,6 +152,7 @@ void start_once(Relation index, ScanState &s) {
     s.segments.clear();
     s.segments.reserve(meta.n_segments);
     s.generation = meta.generation;
+    s.instance = meta.instance;
     for (uint32 i = 0; i < meta.n_segments; i++) {
         Segment seg;
         seg.entry = meta.segments[i];
@@ -174,7 +197,10 @@ void start_once(Relation index, ScanState &s) {
 void start(Relation index, ScanState &s) {
     const IndexCache &cache = index_cache(index);
     // Every distance to NULL is NULL, so any order is right; every row is still owed.
-    if (s.query.empty()) s.query.assign(cache.dim, 0.0f);
+    if (s.query.empty()) {
+        s.query.assign(cache.dim, 0.0f);
+        s.cache = CacheUse::Off;
+    }
     if (s.query.size() != size_t(cache.dim))
         pg_call([&] {
             ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
@@ -182,8 +208,11 @@ void start(Relation index, ScanState &s) {
         });
     s.dim = cache.dim;
     s.metric = cache.metric;
-    s.ef = std::max(ef_search, 1);
-    kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
+    if (s.cache != CacheUse::Refresh) {  // a refresh's query and ef come from its key, prepared
+        s.ef = std::max(ef_search, 1);
+        kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
+    }
+    if (s.cache == CacheUse::Lookup && (exact_search || !cache_usable())) s.cache = CacheUse::Off;
     // A scan starts over when the directory moves under it. On a primary, after
     // a few tries it holds off flushes and merges (the maintenance lock,
     // shared); a standby cannot hold off replay, so it just tries again.
@@ -218,6 +247,8 @@ void start(Relation index, ScanState &s) {
         unlock_maintenance(index, ShareLock);
         s.locked = false;
     }
+    if (s.cache == CacheUse::Lookup)
+        cache_key(index, uint32(s.metric), s.dim, s.instance, uint32(s.ef), s.query.data(), &s.cache_key);
     s.started = true;
 }
 
@@ -248,6 +279,44 @@ void paged_inconsistent(ScanState &s, const Segment &seg) {
     });
 }
 
+// A first-stage search with the cache: the cached part when it is reusable,
+// else a live search. Either way the results are in s.results and kept to
+// store; returns the distance up to which they are complete.
+float search_or_reuse(ScanState &s, const Segment &seg, const kyrodb::PartBasis &basis, bool hit) {
+    const kyrodb::CachedPart *part =
+        hit ? kyrodb::reusable_part(s.cached, seg.entry.id, basis, seg.image.deleted ? seg.image.deleted->data() : nullptr,
+                                    seg.entry.count)
+            : nullptr;
+    float covered;
+    if (part != nullptr) {
+        s.results.resize(part->n);
+        for (uint32 k = 0; k < part->n; k++) {
+            const kyrodb::ResultItem &item = s.cached.items[part->first + k];
+            s.results[k] = {item.distance, item.id};
+        }
+        covered = part->covered;
+    } else {
+        covered = search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results, basis.radius, basis.beam);
+        s.parts_searched++;
+    }
+    const size_t offset = s.part_items.size();
+    for (const kyrodb::Neighbor &n : s.results) s.part_items.push_back({n.id, n.distance});
+    // items point into part_items once it stops growing (store_parts); here, the offset
+    s.parts.push_back({seg.entry.id, covered, uint32(s.results.size()),
+                       reinterpret_cast<const kyrodb::ResultItem *>(offset), basis});
+    return covered;
+}
+
+// Stores what the first stage searched: a miss as a new entry, a hit whose
+// parts were stale or missing (a new or merged segment) as new parts.
+void store_parts(ScanState &s, bool hit) {
+    if (s.parts.empty()) return;
+    if (hit && s.parts_searched == 0 && s.cached.parts.size() == s.parts.size()) return;  // nothing changed
+    if (!hit && s.cache == CacheUse::Refresh) return;  // the entry went meanwhile
+    for (kyrodb::Part &p : s.parts) p.items = s.part_items.data() + reinterpret_cast<size_t>(p.items);
+    cache_store(s.index, s.cache_key, s.parts, hit, s.parts_searched);
+}
+
 // One stage: search the segments (largest first, each bounded by the
 // frontier the ones before it set), merge with the hot tier, and queue the
 // rows up to the frontier. Once every segment is scanned exactly there is no
@@ -258,6 +327,14 @@ void run_stage(ScanState &s) {
     bool all_exact = true;
     const uint32 first = s.segments.empty() ? 0 : s.segments[0].entry.count;
     s.candidates.clear();
+    const bool caching = s.first_stage && s.cache != CacheUse::Off;
+    bool hit = false;
+    if (caching) {
+        hit = s.cache == CacheUse::Lookup ? cache_lookup(s.cache_key, &s.cached) : cache_peek(s.cache_key, &s.cached);
+        s.part_items.clear();
+        s.parts.clear();
+        s.parts_searched = 0;
+    }
     for (uint32 i = 0; i < s.segments.size(); i++) {
         Segment &seg = s.segments[i];
         const std::vector<kyrodb::Neighbor> *found = &seg.exact_results;
@@ -268,9 +345,11 @@ void run_stage(ScanState &s) {
         }
         if (!seg.exact) {
             const bool bounded = frontier != kyrodb::Searcher::kUnbounded;
-            const float covered =
-                search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results, frontier,
-                             bounded ? kyrodb::secondary_beam(s.ef, seg.entry.count, first) : s.ef);
+            const kyrodb::PartBasis basis{seg.entry.tomb_generation, frontier,
+                                          uint32(bounded ? kyrodb::secondary_beam(s.ef, seg.entry.count, first) : s.ef)};
+            const float covered = caching ? search_or_reuse(s, seg, basis, hit)
+                                          : search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results,
+                                                         basis.radius, basis.beam);
             frontier = std::min(frontier, covered);
             found = &s.results;
             all_exact = false;
@@ -280,6 +359,8 @@ void run_stage(ScanState &s) {
         if (image_read_garbage(seg.image)) paged_inconsistent(s, seg);
     }
     if (s.paged && !s.locked) check_directory_unchanged(s);
+    if (caching) store_parts(s, hit);
+    s.first_stage = false;
     for (uint32 h = 0; h < s.hot.size(); h++)
         if (!s.hot[h].returned && s.hot[h].distance <= frontier)
             s.candidates.push_back({s.hot[h].distance, kHot, h, s.hot[h].tid});
@@ -327,6 +408,7 @@ IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
 void rescan(IndexScanDesc scan, ScanKey, int, ScanKey orderbys, int norderbys) {
     guarded([&] {
         auto fresh = std::make_unique<ScanState>();
+        fresh->cache = CacheUse::Lookup;
         if (orderbys != nullptr && norderbys > 0) memmove(scan->orderByData, orderbys, norderbys * sizeof(ScanKeyData));
         if (scan->numberOfOrderBys == 0)
             pg_call([] {
@@ -364,5 +446,24 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
 }
 
 void end_scan(IndexScanDesc scan) { release_state(static_cast<StateHolder *>(scan->opaque), true); }
+
+bool refresh_cached_query(Relation index, const std::vector<uint8> &key) {
+    CacheKeyHeader h;
+    const IndexCache &cache = index_cache(index);
+    if (key.size() != sizeof h + size_t(cache.dim) * sizeof(float)) return false;
+    memcpy(&h, key.data(), sizeof h);
+    if (h.dim != uint32(cache.dim) || h.metric != uint32(cache.metric) || h.ef == 0) return false;
+    ScanState s;
+    s.cache = CacheUse::Refresh;
+    s.cache_key = key;
+    s.query.resize(h.dim);
+    memcpy(s.query.data(), key.data() + sizeof h, size_t(h.dim) * sizeof(float));
+    s.ef = h.ef;
+    start(index, s);
+    if (s.instance == h.instance) run_stage(s);
+    if (s.locked) unlock_maintenance(index, ShareLock);
+    return s.instance == h.instance && s.parts_searched > 0;
+}
+
 
 }  // namespace kyrodb::pg

@@ -8,6 +8,7 @@
 // Prewarm: after start, with kyrodb.prewarm on, a worker lists the databases
 // and starts one worker per database in turn; each loads the segment images
 // of every kyrodb index there into the shared pool.
+#include "cache.h"
 #include "guard.h"
 #include "index.h"
 
@@ -202,6 +203,9 @@ void kyrodb_flush_worker_main(Datum index_oid) {
         // reached it before is seen here.
         clear_request(database, oid);
         holding_request = false;
+        // The hottest cached results this flush or its merge made stale are
+        // searched again now, not by the next query that asks.
+        if (moved > 0) guarded([&] { cache_refresh_hottest(index); });
         MetaPage meta;
         read_meta(index, &meta);
         relation_close(index, RowExclusiveLock);
