@@ -60,6 +60,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 // hnswlib 0.6.2 defines functions with external linkage in its headers, which would clash with the
@@ -379,7 +380,8 @@ struct Run {
     double qps() const { return double(lat.size()) / wall; }
     double recall() const { return wanted > 0 ? double(hits) / double(wanted) : NAN; }
     double rows_per_query() const { return double(rows) / double(lat.size()); }
-    double ms(double p) const {  // nearest-rank percentile
+    double ms(double p) const {  // nearest-rank percentile (NaN, emitted as null, of no queries)
+        if (lat.empty()) return NAN;
         std::vector<double> s(lat);
         std::sort(s.begin(), s.end());
         std::size_t i = std::size_t(std::ceil(p * double(s.size())));
@@ -398,8 +400,10 @@ void emit_run(const char *phase, const char *system, int ef, const Run &r, bool 
 
 // Runs the listed queries once each on one connection, after `warmup` untimed ones (which also
 // load the index into this backend). The ids are kept and scored against t after the clock stops.
+// after(i), if given, runs after the i-th listed query; its time is left out of the run's wall time.
 Run run_queries(PGconn *c, const char *stmt, const std::vector<std::size_t> &list, const Truth &t,
-                const std::vector<std::string> *second = nullptr, std::size_t warmup = kWarmup) {
+                const std::vector<std::string> *second = nullptr, std::size_t warmup = kWarmup,
+                const std::function<void(std::size_t)> &after = nullptr) {
     auto one = [&](std::size_t q, std::vector<uint32_t> *ids) {
         return second ? run(c, stmt, {&qparam[q], &(*second)[q]}, ids) : run(c, stmt, {&qparam[q]}, ids);
     };
@@ -409,8 +413,16 @@ Run run_queries(PGconn *c, const char *stmt, const std::vector<std::size_t> &lis
     std::vector<std::vector<uint32_t>> found(list.size());
     for (auto &f : found) f.reserve(kK);
     auto t0 = Clock::now();
-    for (std::size_t i = 0; i < list.size(); i++) r.lat[i] = one(list[i], &found[i]);
-    r.wall = seconds(t0);
+    double outside = 0;
+    for (std::size_t i = 0; i < list.size(); i++) {
+        r.lat[i] = one(list[i], &found[i]);
+        if (after) {
+            auto t1 = Clock::now();
+            after(i);
+            outside += seconds(t1);
+        }
+    }
+    r.wall = seconds(t0) - outside;
     for (std::size_t i = 0; i < list.size(); i++) {
         score(data, t, list[i], found[i], kK, &r.hits, &r.wanted);
         r.rows += found[i].size();
@@ -693,15 +705,21 @@ void phase_filtered(PGconn *c) {
     }
 }
 
+// 20,000 requests, Zipf(1.1) over queries 0..distinct-1 (seed 4). Query q is rank q + 1: the popular
+// queries are a random few, the queries being random draws.
+std::vector<std::size_t> zipf_stream(std::size_t distinct) {
+    Zipf zipf(distinct, 1.1);
+    std::mt19937_64 rng(4);
+    std::vector<std::size_t> list(20000);
+    for (auto &q : list) q = zipf(rng);
+    return list;
+}
+
 void phase_zipf(PGconn *c) {
     require(c, "zipf", true);
     const Truth &t = truth();
     prepare_knn(c, kDefaultEf);
-    // query q is rank q + 1: the popular queries are a random few, the queries being random draws
-    Zipf zipf(data.nq, 1.1);
-    std::mt19937_64 rng(4);
-    std::vector<std::size_t> list(20000);
-    for (auto &q : list) q = zipf(rng);
+    std::vector<std::size_t> list = zipf_stream(data.nq);
     for (std::size_t q = 0; q < std::min(kWarmup, data.nq); q++) run(c, "knn", {&qparam[q]});
     Run r = run_queries(c, "knn", list, t, nullptr, 0);
     emit_run("zipf", "kyrodb", kDefaultEf, r);
