@@ -2,7 +2,7 @@
 // against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
 //
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
-//                 [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload,grow] [--data DIR (.data)]
+//                 [--phases load,build,search,filtered,zipf,cache,insert,merge,hot,copyload,grow] [--data DIR (.data)]
 //                 [--dim D (synthetic only, 128)] [--build-mem MEM (maintenance_work_mem of every build, 2GB)]
 //                 [--quantization none|sq8 (index option of every index built, none)]
 //
@@ -24,6 +24,11 @@
 // filtered  kyrodb-filter-1pct, kyrodb-filter-10pct at ef_search 40 (recall@10, rows_returned, p50_ms,
 //           p99_ms, qps)
 // zipf      kyrodb at ef_search 40 (recall@10, qps, p50_ms, p99_ms): 20,000 queries, Zipf(1.1) over the pool
+// cache     kyrodb-cache-off, kyrodb-cache-on, kyrodb-cache-on-inserts at ef_search 40 (hit_rate, recall@10, qps,
+//           p50_ms, p99_ms, hit_p50_ms, hit_p99_ms, miss_p50_ms, miss_p99_ms; insert_rows_s): the result cache,
+//           20,000 requests Zipf(1.1) over 10,000 distinct queries with kyrodb.cache off, on, and on beside
+//           1,000 single-row INSERTs a second on another connection (synthetic only; skipped, with a
+//           message, by a server without the cache)
 // insert    kyrodb-insert (rows_per_s: 50,000 single-row INSERTs, 1,000 per transaction), kyrodb-copy
 //           (rows_per_s: 50,000 rows by binary COPY), noindex-insert and noindex-copy (rows_per_s: the same
 //           INSERTs and COPY into a table with the same rows and primary key but no kyrodb index, measured
@@ -43,9 +48,10 @@
 //           that segment; kyrodb-vacuum (seconds); kyrodb-after (recall@10 over the rows left, qps, p99_ms)
 //
 // Data sets (ids 1..n): synthetic = `datagen synthetic N DIM 1` (base, --n, default 100,000) and seed 2
-// (1,000 queries), L2; fashion = fashion-mnist train (60,000, or --n) and the first 1,000 of t10k, L2;
-// minilm = DIR/minilm-384/embeddings.bin (778, from bench/datasets.sh minilm), queries = documents 1, 8,
-// 15, ... (100), cosine. Exact top 100 per query cached in DIR/truth/<dataset>-<n>-<metric>.bin.
+// (1,000 queries; the cache phase draws 10,000 of it, the same 1,000 first), L2; fashion = fashion-mnist
+// train (60,000, or --n) and the first 1,000 of t10k, L2; minilm = DIR/minilm-384/embeddings.bin (778,
+// from bench/datasets.sh minilm), queries = documents 1, 8, 15, ... (100), cosine. Exact top 100 per
+// query cached in DIR/truth/<dataset>-<n>-<metric>.bin.
 // Table: items (id int PRIMARY KEY, category int = id % 100, category10 int = id % 10, embedding vector(DIM)),
 // autovacuum off. Phases after load check that items holds this run's rows (the base rows, or those and
 // the insert phase's 100,000), and say which phase to run first if not; merge deletes some of the latter.
@@ -727,6 +733,154 @@ void phase_zipf(PGconn *c) {
             kDefaultEf, r.recall(), r.qps(), r.ms(0.5), r.ms(0.99));
 }
 
+// The result cache (issue: SQL level, 1 connection, a Zipf(1.1) stream over 10,000 distinct queries,
+// cache on against off, and beside 1,000 inserts a second). The zipf phase's stream, 20,000 requests,
+// over 10,000 distinct queries: synthetic seed 2 drawn 10,000 deep, whose first 1,000 are the data
+// set's queries. Three runs at ef_search 40, each after kyrodb_cache_reset(): kyrodb.cache off; on;
+// on while a second connection INSERTs single rows (each its own transaction) at 1,000 a second,
+// paced by the clock. After each query, outside the clock, the cache's total counters are read: a
+// request is a hit if the hits counter moved. qps counts the queries' time only, in all three runs.
+// recall@10 is scored only on the requests for the data set's queries, whose exact answers the other
+// phases use (brute force over 10,000 queries would take too long): the 1,000 most popular, about
+// 84 % of the requests. The inserted rows are the insert phase's (ids n+1..); a returned one counts
+// when no farther than the 10th true neighbour among the base rows. They are deleted, vacuumed and
+// flushed away at the end, and the cache emptied.
+void phase_cache(PGconn *c) {
+    require(c, "cache", true);
+    if (data.nrows() != data.n) die("phase cache needs the table as loaded: run load,build first");
+    if (data.name != "synthetic") {
+        fprintf(stderr, "cache: skipped, it needs --dataset synthetic (10,000 distinct queries)\n");
+        return;
+    }
+    // A server built before the result cache: say so and go on with the other phases.
+    for (const char *sql : {"SELECT kyrodb_cache_reset()", "SELECT current_setting('kyrodb.cache')",
+                            "SELECT hits FROM kyrodb_cache_stats() WHERE index IS NULL"}) {
+        PGresult *r = PQexec(c, sql);
+        bool rows = PQresultStatus(r) == PGRES_TUPLES_OK;
+        std::string why = !rows ? PQresultErrorMessage(r) : PQntuples(r) != 1 ? "not one row" : "";
+        PQclear(r);
+        if (why.empty()) continue;
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        fprintf(stderr, "cache: skipped, this server has no result cache (%s: %s)\n", sql, why.c_str());
+        return;
+    }
+
+    constexpr std::size_t kDistinct = 10000;
+    constexpr double kInsertRate = 1000;  // rows per second
+    std::vector<float> queries = synthetic(kDistinct, data.dim, 2);
+    std::vector<std::string> params(kDistinct);
+    for (std::size_t q = 0; q < kDistinct; q++) params[q] = vector_param(&queries[q * data.dim]);
+    std::size_t nq = kDistinct;
+    auto swap_queries = [&] {  // these queries in place of the data set's, and back
+        std::swap(data.queries, queries);
+        std::swap(qparam, params);
+        std::swap(data.nq, nq);
+    };
+    // exact answers for queries 0..nq-1 (the data set's), none (not scored) for the others
+    Truth t;
+    t.k = base_truth.k;
+    t.ids.assign(kDistinct * t.k, 0);
+    t.dist.assign(kDistinct * t.k, INFINITY);
+    std::copy_n(base_truth.ids.begin(), std::min(data.nq, kDistinct) * t.k, t.ids.begin());
+    std::copy_n(base_truth.dist.begin(), std::min(data.nq, kDistinct) * t.k, t.dist.begin());
+    const std::size_t with_truth = data.nq;
+    swap_queries();
+    const std::vector<std::size_t> stream = zipf_stream(kDistinct);
+
+    prepare_knn(c, kDefaultEf);
+    exec(c, "SET kyrodb.cache = off");
+    for (std::size_t q = 0; q < kWarmup; q++) run(c, "knn", {&qparam[q]});
+    struct Measured {
+        Run run;
+        std::vector<char> hit;  // per request
+        double lookups = 0;     // cache lookups per request (1 if on, as a check of the counting)
+    };
+    auto measure = [&](bool on) {
+        exec(c, std::string("SET kyrodb.cache = ") + (on ? "on" : "off"));
+        exec(c, "SELECT kyrodb_cache_reset()");
+        Measured m;
+        m.hit.resize(stream.size());
+        long long lookups = 0, hits = 0;
+        auto counters = [&](std::size_t i) {  // after request i; before the first if i is past the end
+            const char *sql = "SELECT lookups || ' ' || hits FROM kyrodb_cache_stats() WHERE index IS NULL";
+            long long l, h;
+            if (sscanf(value(c, sql).c_str(), "%lld %lld", &l, &h) != 2) die(std::string(sql) + ": not two numbers");
+            if (i < stream.size()) {
+                m.hit[i] = h > hits;
+                m.lookups += double(l - lookups);
+            }
+            lookups = l;
+            hits = h;
+        };
+        counters(stream.size());
+        m.run = run_queries(c, "knn", stream, t, nullptr, 0, counters);
+        m.lookups /= double(stream.size());
+        return m;
+    };
+    auto report = [&](const char *system, const Measured &m, double insert_rate) {
+        Run part[2];  // misses, hits
+        for (std::size_t i = 0; i < stream.size(); i++) part[m.hit[i] != 0].lat.push_back(m.run.lat[i]);
+        const double hit_rate = double(part[1].lat.size()) / double(stream.size());
+        emit("cache", system, kDefaultEf, 1, "hit_rate", hit_rate);
+        emit_run("cache", system, kDefaultEf, m.run);
+        emit("cache", system, kDefaultEf, 1, "hit_p50_ms", part[1].ms(0.50));
+        emit("cache", system, kDefaultEf, 1, "hit_p99_ms", part[1].ms(0.99));
+        emit("cache", system, kDefaultEf, 1, "miss_p50_ms", part[0].ms(0.50));
+        emit("cache", system, kDefaultEf, 1, "miss_p99_ms", part[0].ms(0.99));
+        if (insert_rate > 0) emit("cache", system, kDefaultEf, 1, "insert_rows_s", insert_rate);
+        fprintf(stderr, "  %s: hit rate %.4f (%.2f lookups/request), recall %.4f, %.0f qps, p50 %.3f p99 %.3f ms; "
+                        "hits p50 %.3f p99 %.3f ms, misses p50 %.3f p99 %.3f ms",
+                system, hit_rate, m.lookups, m.run.recall(), m.run.qps(), m.run.ms(0.5), m.run.ms(0.99),
+                part[1].ms(0.5), part[1].ms(0.99), part[0].ms(0.5), part[0].ms(0.99));
+        if (insert_rate > 0) fprintf(stderr, "; beside %.0f INSERTs/s", insert_rate);
+        fprintf(stderr, "\n");
+    };
+
+    Measured off = measure(false);
+    fprintf(stderr, "cache (%zu requests, Zipf(1.1) over %zu queries, ef %d; recall@10 on the %.0f %% of requests "
+                    "for queries 1..%zu):\n",
+            stream.size(), kDistinct, kDefaultEf, 100.0 * double(off.run.wanted) / double(kK * stream.size()), with_truth);
+    report("kyrodb-cache-off", off, 0);
+    report("kyrodb-cache-on", measure(true), 0);
+
+    grow();  // the vectors of the rows to insert: ids n+1..
+    const uint32_t first = uint32_t(data.n) + 1;
+    const std::size_t most = data.nrows() - data.n;
+    std::atomic<bool> ready{false}, stop{false};
+    std::size_t inserted = 0;
+    double insert_s = 0;
+    std::thread inserter([&] {
+        PGconn *w = connect();
+        // 1,000 commits a second whatever the disk's fsync rate; each row is visible at its commit all the same
+        exec(w, "SET synchronous_commit = off");
+        prepare(w, "ins", "INSERT INTO items (id, category, category10, embedding) VALUES ($1, $2, $3, $4)",
+                {kInt4Oid, kInt4Oid, kInt4Oid, vector_oid});
+        ready = true;
+        auto t0 = Clock::now();
+        for (; inserted < most; inserted++) {
+            std::this_thread::sleep_until(t0 + std::chrono::duration<double>(double(inserted) / kInsertRate));
+            if (stop) break;
+            uint32_t id = first + uint32_t(inserted);
+            std::string p[4] = {int4(id), int4(id % 100), int4(id % 10), vector_param(data.row(id))};
+            run(w, "ins", {&p[0], &p[1], &p[2], &p[3]});
+        }
+        insert_s = seconds(t0);
+        PQfinish(w);
+    });
+    while (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    Measured during = measure(true);
+    stop = true;
+    inserter.join();
+    report("kyrodb-cache-on-inserts", during, double(inserted) / insert_s);
+
+    exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
+    exec(c, "VACUUM items");
+    exec(c, "SELECT kyrodb_flush('items_idx')");
+    data.rows.resize(data.n * data.dim);
+    exec(c, "SELECT kyrodb_cache_reset()");  // the phases after this one find no entries it made
+    swap_queries();
+}
+
 void phase_insert(PGconn *c) {
     require(c, "insert", true);
     if (data.nrows() != data.n) die("phase insert needs the table as loaded (it holds the inserted rows already): run load,build first");
@@ -1040,7 +1194,8 @@ void phase_merge(PGconn *c) {
 
 [[noreturn]] void usage() {
     die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
-        "                     [--phases load,build,search,filtered,zipf,insert,merge,hot,copyload,grow] [--data DIR] [--dim D]");
+        "                     [--phases load,build,search,filtered,zipf,cache,insert,merge,hot,copyload,grow] [--data DIR]\n"
+        "                     [--dim D]");
 }
 
 }  // namespace
@@ -1068,9 +1223,9 @@ int main(int argc, char **argv) {
         phases.push_back(opt.phases.substr(pos, comma - pos));
         pos = comma + 1;
         const std::string &p = phases.back();
-        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "insert" &&
-            p != "merge" && p != "hot" && p != "copyload" && p != "grow")
-            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, insert, merge, hot, copyload, grow)");
+        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "cache" &&
+            p != "insert" && p != "merge" && p != "hot" && p != "copyload" && p != "grow")
+            die("unknown phase '" + p + "' (load, build, search, filtered, zipf, cache, insert, merge, hot, copyload, grow)");
     }
 
     PGconn *c = connect();  // first, to fail before the data is made
@@ -1097,6 +1252,7 @@ int main(int argc, char **argv) {
         else if (p == "search") phase_search(c);
         else if (p == "filtered") phase_filtered(c);
         else if (p == "zipf") phase_zipf(c);
+        else if (p == "cache") phase_cache(c);
         else if (p == "insert") phase_insert(c);
         else if (p == "hot") phase_hot(c);
         else if (p == "copyload") phase_copyload(c);
