@@ -195,11 +195,6 @@ void refit_loop() {
 
 void cache_register() {
     preloaded = true;
-    DefineCustomIntVariable("kyrodb.cache_size", "Shared memory for the kyrodb result cache.",
-                            "0 turns the cache off. An entry takes about the query's size plus 8 bytes per "
-                            "cached result.",
-                            &cache_size_kb, 64 * 1024, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
-                            nullptr, nullptr);
     prev_request = shmem_request_hook;
     shmem_request_hook = request_shmem;
     prev_startup = shmem_startup_hook;
@@ -220,12 +215,12 @@ void cache_register() {
 bool cache_usable() {
     if (!cache_on) return false;
     if (cache != nullptr) return true;
+    // kyrodb.cache_size = 0 was said at start; without preload, each backend says it
     static bool told = false;
-    if (!told)
+    if (!preloaded && !told)
         ereport(LOG, (errmsg("kyrodb index scans run without the result cache"),
-                      errdetail("%s", !preloaded ? "kyrodb is not in shared_preload_libraries."
-                                                 : "kyrodb.cache_size is 0."),
-                      errhint("Preload kyrodb with a kyrodb.cache_size above 0, or set kyrodb.cache to off.")));
+                      errdetail("kyrodb is not in shared_preload_libraries."),
+                      errhint("Add kyrodb to shared_preload_libraries, or set kyrodb.cache to off.")));
     told = true;
     return false;
 }

@@ -82,6 +82,11 @@ void _PG_init(void) {
                                 "to be searched from shared memory.",
                                 &shared_memory_mb, 1024, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_MB, nullptr,
                                 nullptr, nullptr);
+        DefineCustomIntVariable("kyrodb.cache_size", "Shared memory for the kyrodb result cache.",
+                                "0 turns the cache off. An entry takes about the query's size plus 8 bytes per "
+                                "cached result.",
+                                &cache_size_kb, 64 * 1024, 0, INT_MAX / 2, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
+                                nullptr, nullptr);
         DefineCustomBoolVariable("kyrodb.prewarm",
                                  "Loads the segment images of every kyrodb index into shared memory after start.",
                                  "So that the first queries after a restart or crash run at full speed.", &prewarm,

@@ -50,6 +50,21 @@ is($standby->safe_psql('postgres', q(SET enable_seqscan = off;
 	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 1) LIMIT 5000) a WHERE id % 4 = 0)),
 	'0', 'standby never returns deleted rows');
 
+# Two small flushed segments merge (the base is far larger): replay replaces
+# segments the standby's cached results covered.
+$primary->safe_psql('postgres', q(
+	INSERT INTO items SELECT g, (SELECT array_agg(cos(g * 1.3 + j)) FROM generate_series(1, 24) j WHERE g > 0)::vector
+	  FROM generate_series(20051, 20110) g;
+	SELECT kyrodb_flush('items_idx');));
+same_answers('a merge of the small segments');
+is($standby->safe_psql('postgres', q(SELECT segments FROM kyrodb_index_stats('items_idx'))), '2',
+	'the two flushed segments were merged');
+my $uncached = $standby->safe_psql('postgres', "SET kyrodb.cache = off; $answers");
+is($standby->safe_psql('postgres', $answers), $uncached, 'standby: answers from its cache equal answers without it');
+is($standby->safe_psql('postgres', q(
+	SELECT hits > 0, parts_refreshed > 0 FROM kyrodb_cache_stats() WHERE index = 'items_idx'::regclass)),
+	't|t', 'the standby\'s cache hit, and searched again the parts that replay made stale');
+
 # a standby refuses a flush before building anything
 my ($ret, $out, $err) = $standby->psql('postgres', "SELECT kyrodb_flush('items_idx')");
 like($err, qr/recovery is in progress/, 'kyrodb_flush on a standby fails at once');
