@@ -53,6 +53,22 @@ is(totals(), '0|0', 'after a crash the cache is empty');
 is(answers('items', 16, 1), $exact, 'after a crash the first answers are exact');
 is(answers('items', 16, 1), $exact, 'and so are the hits after it');
 
+# A background flush searches again, for the hottest entries, the segments
+# it added or merged, before the queries come back: they hit at once, and
+# are still exact.
+$node->safe_psql('postgres', q(ALTER SYSTEM SET kyrodb.flush_threshold = 500; SELECT pg_reload_conf();));
+$node->safe_psql('postgres', q(
+	INSERT INTO items SELECT g, (SELECT array_agg(sin(g * 0.37 + j * 1.3) + cos(g * 0.011 * j)) FROM generate_series(1, 16) j)::vector
+	  FROM generate_series(3001, 6000) g;));
+ok($node->poll_query_until('postgres', q(
+	SELECT hot_rows < 500 FROM kyrodb_index_stats('items_idx'))), 'the background flush ran');
+ok($node->poll_query_until('postgres', q(
+	SELECT proactive_refreshes > 0 FROM kyrodb_cache_stats() WHERE index = 'items_idx'::regclass)),
+	'the flush worker refreshed entries');
+$exact = answers('items', 16, 0);
+is(answers('items', 16, 1), $exact, 'answers after the refresh are exact');
+$node->safe_psql('postgres', q(ALTER SYSTEM RESET kyrodb.flush_threshold; SELECT pg_reload_conf();));
+
 # A cache too small for one result of the wide index (8.4 kB of query alone):
 # those queries are searched every time, and the log says why, once.
 $node->append_conf('postgresql.conf', "kyrodb.cache_size = '8kB'");
