@@ -104,6 +104,7 @@ struct ScanState {
     kyrodb::CachedResult cached;
     std::vector<kyrodb::ResultItem> part_items;
     std::vector<kyrodb::Part> parts;
+    std::vector<size_t> part_first;  // of each part's items in part_items
     uint32 parts_searched = 0;  // live HNSW searches in the first stage
 };
 
@@ -299,11 +300,9 @@ float search_or_reuse(ScanState &s, const Segment &seg, const kyrodb::PartBasis 
         covered = search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results, basis.radius, basis.beam);
         s.parts_searched++;
     }
-    const size_t offset = s.part_items.size();
+    s.part_first.push_back(s.part_items.size());
     for (const kyrodb::Neighbor &n : s.results) s.part_items.push_back({n.id, n.distance});
-    // items point into part_items once it stops growing (store_parts); here, the offset
-    s.parts.push_back({seg.entry.id, covered, uint32(s.results.size()),
-                       reinterpret_cast<const kyrodb::ResultItem *>(offset), basis});
+    s.parts.push_back({seg.entry.id, covered, uint32(s.results.size()), nullptr, basis});  // items: store_parts
     return covered;
 }
 
@@ -313,7 +312,7 @@ void store_parts(ScanState &s, bool hit) {
     if (s.parts.empty()) return;
     if (hit && s.parts_searched == 0 && s.cached.parts.size() == s.parts.size()) return;  // nothing changed
     if (!hit && s.cache == CacheUse::Refresh) return;  // the entry went meanwhile
-    for (kyrodb::Part &p : s.parts) p.items = s.part_items.data() + reinterpret_cast<size_t>(p.items);
+    for (size_t i = 0; i < s.parts.size(); i++) s.parts[i].items = s.part_items.data() + s.part_first[i];
     cache_store(s.index, s.cache_key, s.parts, hit, s.parts_searched);
 }
 
@@ -333,6 +332,7 @@ void run_stage(ScanState &s) {
         hit = s.cache == CacheUse::Lookup ? cache_lookup(s.cache_key, &s.cached) : cache_peek(s.cache_key, &s.cached);
         s.part_items.clear();
         s.parts.clear();
+        s.part_first.clear();
         s.parts_searched = 0;
     }
     for (uint32 i = 0; i < s.segments.size(); i++) {
@@ -464,6 +464,5 @@ bool refresh_cached_query(Relation index, const std::vector<uint8> &key) {
     if (s.locked) unlock_maintenance(index, ShareLock);
     return s.instance == h.instance && s.parts_searched > 0;
 }
-
 
 }  // namespace kyrodb::pg
