@@ -10,6 +10,7 @@
 
 #include "guard.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -73,13 +74,18 @@ shmem_startup_hook_type prev_startup = nullptr;
 
 size_t arena_bytes() { return size_t(cache_size_kb) << 10; }
 
-// The model expects about one entry per slot of the cache; sized from the
-// same arithmetic as ResultCache's table.
+// The model, sized from the entries the cache can hold (as ResultCache's
+// table counts them): its sketch for 16 distinct queries per entry within a
+// decay period (64 lookups per entry), and a tracked key for every 64th
+// query. Its memory comes on top of kyrodb.cache_size: about an eighth.
 kyrodb::AccessModelParams model_params() {
     kyrodb::AccessModelParams p;
-    p.capacity = uint32(std::max<size_t>(arena_bytes() / kyrodb::ResultCache::kBlockSize /
-                                             kyrodb::CacheOptions{}.blocks_per_entry,
-                                         1));
+    const size_t entries =
+        arena_bytes() / kyrodb::ResultCache::kBlockSize / kyrodb::CacheOptions{}.blocks_per_entry;
+    p.capacity = uint32(std::clamp<size_t>(entries, 1, UINT32_MAX / 64));
+    p.distinct_keys = 16 * uint64(p.capacity);
+    p.tracked_keys = uint32(std::clamp<uint64>(p.distinct_keys / 64, 64, 16384));
+    p.samples = uint32(std::clamp<uint64>(p.capacity, 256, 4096));
     return p;
 }
 
@@ -134,7 +140,8 @@ void startup_shmem() {
     }
     LWLockRelease(AddinShmemInitLock);
     if (!found)
-        elog(LOG, "kyrodb: %zu kB of shared memory for the result cache (kyrodb.cache_size)", arena_bytes() >> 10);
+        elog(LOG, "kyrodb: %zu kB of shared memory for the result cache (kyrodb.cache_size) and %zu kB for its "
+                  "access model", arena_bytes() >> 10, kyrodb::AccessModel::bytes_needed(model_params()) >> 10);
 }
 
 // This backend's slot for each index it counted (checked on use: a reset

@@ -19,7 +19,29 @@ copy_from_command($node, 'qpool', "$datagen synthetic 200 32 2");
 $node->safe_psql('postgres', q(
 	CREATE SEQUENCE ids START 20001;
 	ALTER TABLE items ALTER id SET DEFAULT nextval('ids');
-	CREATE INDEX items_idx ON items USING kyrodb (v);));
+	CREATE INDEX items_idx ON items USING kyrodb (v);
+	-- The cache against no cache while the others write: one query with the
+	-- cache off, then twice with it on (a miss that stores, then a hit), in one
+	-- REPEATABLE READ transaction so that heap visibility stays put; compared
+	-- when the index did not change meanwhile (same generation, same hot tier).
+	CREATE TABLE compared (q bigint, same boolean);
+	CREATE FUNCTION compare_cached(q bigint) RETURNS void LANGUAGE plpgsql AS $$
+	DECLARE
+	  before text; after text; off_ids bigint[]; miss_ids bigint[]; hit_ids bigint[];
+	  qv vector := (SELECT v FROM qpool WHERE id = q);
+	BEGIN
+	  SET LOCAL enable_seqscan = off;
+	  before := (SELECT generation || '/' || hot_rows FROM kyrodb_index_stats('items_idx'));
+	  PERFORM set_config('kyrodb.cache', 'off', true);
+	  off_ids := ARRAY(SELECT id FROM items ORDER BY v <-> qv LIMIT 10);
+	  PERFORM set_config('kyrodb.cache', 'on', true);
+	  miss_ids := ARRAY(SELECT id FROM items ORDER BY v <-> qv LIMIT 10);
+	  hit_ids := ARRAY(SELECT id FROM items ORDER BY v <-> qv LIMIT 10);
+	  after := (SELECT generation || '/' || hot_rows FROM kyrodb_index_stats('items_idx'));
+	  IF before = after THEN
+	    INSERT INTO compared VALUES (q, off_ids = miss_ids AND off_ids = hit_ids);
+	  END IF;
+	END $$;));
 
 my %scripts = (
 	# a random existing row plus small noise (nothing when that row was deleted)
@@ -29,6 +51,7 @@ my %scripts = (
 	'filtered.sql' => "\\set q random(1, 200)\nSELECT id FROM items WHERE id % 7 = 0 ORDER BY v <-> (SELECT v FROM qpool WHERE id = :q) LIMIT 10;\n",
 	'vacuum.sql' => "VACUUM items;\n",
 	'flush.sql' => "SELECT kyrodb_flush('items_idx');\n",
+	'compare.sql' => "\\set q random(1, 200)\nBEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT compare_cached(:q);\nCOMMIT;\n",
 );
 my @files;
 while (my ($name, $body) = each %scripts) {
@@ -37,11 +60,18 @@ while (my ($name, $body) = each %scripts) {
 	print $f $body;
 	close $f;
 	my $weight = { 'insert.sql' => 40, 'delete.sql' => 15, 'query.sql' => 40, 'filtered.sql' => 10,
-	               'vacuum.sql' => 1, 'flush.sql' => 1 }->{$name};
+	               'vacuum.sql' => 1, 'flush.sql' => 1, 'compare.sql' => 10 }->{$name};
 	push @files, '-f', "$path\@$weight";
 }
 $node->command_ok(['pgbench', '-n', '-c', '4', '-j', '2', '-T', '20', @files,
 	'-h', $node->host, '-p', $node->port, 'postgres'], 'concurrent workload finishes without errors');
+
+my ($compared, $differing) = split /\|/, $node->safe_psql('postgres',
+	'SELECT count(*), count(*) FILTER (WHERE NOT same) FROM compared');
+cmp_ok($compared, '>=', 20, "queries compared with and without the cache during the workload ($compared)");
+is($differing, '0', 'the cache answered every one of them as the index does without it');
+cmp_ok($node->safe_psql('postgres', q(SELECT hits FROM kyrodb_cache_stats() WHERE index = 'items_idx'::regclass)),
+	'>', 0, 'the cache hit during the workload');
 
 is(rows_not_found($node, 'items'), '0', 'every row is indexed after the workload');
 diag('index after the workload (segments|elements|tombstones|hot rows|generation|pages): '
