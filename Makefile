@@ -10,9 +10,9 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" kyrodb.control)
 MODULE_big = kyrodb
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
-PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
+PG_SRCS   = $(sort $(wildcard src/pg/*/*.cpp))
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
-KYRODB_HDRS = $(wildcard include/kyrodb/*.h src/pg/*.h)
+KYRODB_HDRS = $(wildcard include/kyrodb/*.h src/pg/*.h src/pg/*/*.h)
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 

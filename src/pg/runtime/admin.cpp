@@ -1,8 +1,8 @@
 // SQL-callable administration: kyrodb_flush, kyrodb_prewarm,
 // kyrodb_index_stats and kyrodb_memory.
-#include "cache.h"
-#include "guard.h"
-#include "index.h"
+#include "runtime/cache.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 extern "C" {
 #include "access/htup_details.h"

@@ -1,8 +1,8 @@
 // Crash points (see crash.h) and kyrodb_crash_points(), which lists them so
 // that a test can loop over every one.
-#include "crash.h"
+#include "runtime/crash.h"
 
-#include "guard.h"
+#include "runtime/guard.h"
 
 extern "C" {
 #include "access/xlog.h"

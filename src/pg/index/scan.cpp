@@ -27,12 +27,12 @@
 // merged, vacuumed, or reached with another frontier) is searched live and
 // the entry updated. Segments scanned exactly and the hot tier are always
 // read live, and the stages after the first never use the cache.
-#include "cache.h"
-#include "crash.h"
-#include "guard.h"
-#include "hot_mirror.h"
-#include "index.h"
-#include "vector.h"
+#include "runtime/cache.h"
+#include "runtime/crash.h"
+#include "runtime/guard.h"
+#include "index/hot_mirror.h"
+#include "index/index.h"
+#include "type/vector.h"
 
 #include <algorithm>
 #include <limits>

@@ -3,7 +3,7 @@
 // Without ORDER BY, or when the query may want more rows than a scan returns
 // (no LIMIT, or a LIMIT beyond kyrodb.max_scan_tuples), the index is not
 // offered, so such queries get every row from a sequential scan.
-#include "index.h"
+#include "index/index.h"
 
 #include <cmath>
 

@@ -1,10 +1,10 @@
 // CREATE INDEX: read the heap, build HNSW segments with every core, write them
 // as pages. Vectors are gathered up to what maintenance_work_mem allows for a
 // build; each full batch becomes one segment, so any table can be indexed.
-#include "crash.h"
-#include "guard.h"
-#include "index.h"
-#include "vector.h"
+#include "runtime/crash.h"
+#include "runtime/guard.h"
+#include "index/index.h"
+#include "type/vector.h"
 
 #include <algorithm>
 #include <functional>

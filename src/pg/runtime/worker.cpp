@@ -8,9 +8,9 @@
 // Prewarm: after start, with kyrodb.prewarm on, a worker lists the databases
 // and starts one worker per database in turn; each loads the segment images
 // of every kyrodb index there into the shared pool.
-#include "cache.h"
-#include "guard.h"
-#include "index.h"
+#include "runtime/cache.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 extern "C" {
 #include "access/heapam.h"

@@ -1,4 +1,4 @@
-#include "guard.h"
+#include "runtime/guard.h"
 
 #include <exception>
 

@@ -2,7 +2,7 @@
 // ResultCache and AccessModel placed in shared memory by cache.cpp.
 #pragma once
 
-#include "index.h"
+#include "index/index.h"
 
 #include <vector>
 

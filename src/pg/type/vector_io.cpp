@@ -1,6 +1,6 @@
 // The vector type: text and binary I/O, type modifier, casts to and from arrays.
-#include "guard.h"
-#include "vector.h"
+#include "runtime/guard.h"
+#include "type/vector.h"
 
 #include <cmath>
 

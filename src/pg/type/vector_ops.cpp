@@ -1,8 +1,8 @@
 // Operators and functions on vectors: distances (through the core's SIMD
 // kernels), element-wise arithmetic, comparison, norms, and the avg/sum
 // aggregates. Semantics and error messages follow pgvector.
-#include "guard.h"
-#include "vector.h"
+#include "runtime/guard.h"
+#include "type/vector.h"
 
 #include "kyrodb/distance.h"
 

@@ -8,9 +8,9 @@
 // segment pages is followed by a look at the metapage: if the segment left
 // the directory meanwhile, what was read is dropped (StaleSegment) and the
 // caller starts again from the new directory.
-#include "crash.h"
-#include "guard.h"
-#include "index.h"
+#include "runtime/crash.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 extern "C" {
 #include "miscadmin.h"

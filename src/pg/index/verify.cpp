@@ -7,9 +7,9 @@
 // with heapallindexed, every row an MVCC snapshot sees is in the index
 // exactly once, with the vector the heap holds. Raises ERROR
 // (index_corrupted) on the first problem, naming it.
-#include "guard.h"
-#include "index.h"
-#include "vector.h"
+#include "runtime/guard.h"
+#include "index/index.h"
+#include "type/vector.h"
 
 #include <algorithm>
 #include <string>

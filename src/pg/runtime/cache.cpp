@@ -6,9 +6,9 @@
 // exclusive), counts per index, runs the model's refits in a background
 // worker (never on the query path) and offers kyrodb_cache_stats and
 // kyrodb_cache_reset. What a hit may reuse is decided by the scan (scan.cpp).
-#include "cache.h"
+#include "runtime/cache.h"
 
-#include "guard.h"
+#include "runtime/guard.h"
 
 #include <algorithm>
 #include <map>

@@ -2,8 +2,8 @@
 #pragma once
 #include <vector>
 
-#include "guard.h"
-#include "pages.h"
+#include "runtime/guard.h"
+#include "storage/pages.h"
 
 namespace kyrodb::pg {
 

@@ -1,6 +1,6 @@
-#include "pages.h"
+#include "storage/pages.h"
 
-#include "crash.h"
+#include "runtime/crash.h"
 
 extern "C" {
 #include "access/genam.h"

@@ -11,9 +11,9 @@
 // reads the hot tier (a scan or an admin function of the index), and before
 // any utility statement (which might rebuild, move or drop the index). A
 // transaction that aborts drops it.
-#include "crash.h"
-#include "index.h"
-#include "vector.h"
+#include "runtime/crash.h"
+#include "index/index.h"
+#include "type/vector.h"
 
 extern "C" {
 #include "access/relation.h"

@@ -18,7 +18,7 @@ extern "C" {
 #include "kyrodb/hnsw.h"
 #include "kyrodb/image_pool.h"
 #include "kyrodb/segment.h"
-#include "pages.h"
+#include "storage/pages.h"
 
 namespace kyrodb::pg {
 

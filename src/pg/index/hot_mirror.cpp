@@ -7,11 +7,11 @@
 // or a new build makes it start over. Starting over after every flush would
 // make the first query after each one read the whole hot tier from pages,
 // which under a steady COPY is most of the slow queries.
-#include "hot_mirror.h"
+#include "index/hot_mirror.h"
 
 #include <algorithm>
 
-#include "index.h"
+#include "index/index.h"
 
 namespace kyrodb::pg {
 namespace {

@@ -1,8 +1,8 @@
 // Module entry: the magic block, _PG_init, and the self-test of the error boundary.
-#include "cache.h"
-#include "crash.h"
-#include "guard.h"
-#include "index.h"
+#include "runtime/cache.h"
+#include "runtime/crash.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 #include "kyrodb/distance.h"
 

@@ -1,7 +1,7 @@
 // The index access method handler, its options, and the guarded entry
 // points Postgres calls.
-#include "guard.h"
-#include "index.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 extern "C" {
 #include "access/reloptions.h"

@@ -6,8 +6,8 @@
 // owns the memory, the LWLock that serialises the bookkeeping, the condition
 // variable on which backends wait for an image another one is loading, and
 // the pins this backend holds (released on exit even if a scan never ends).
-#include "guard.h"
-#include "index.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -13,9 +13,9 @@
 // tombstones. Nothing is built that cannot be published: the directory's
 // room is checked first, and pages a failed flush wrote stay claimed until
 // the next one gives them back.
-#include "crash.h"
-#include "guard.h"
-#include "index.h"
+#include "runtime/crash.h"
+#include "runtime/guard.h"
+#include "index/index.h"
 
 #include "kyrodb/hnsw.h"
 
