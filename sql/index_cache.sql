@@ -92,6 +92,14 @@ SELECT * FROM all_differing();
 VACUUM cached;
 SELECT * FROM all_differing();
 
+-- whether this session's last scan of an index hit
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM cached ORDER BY v <-> '[1,2,1,2,1,2,1,2]' LIMIT 5) r;
+SELECT last_scan FROM kyrodb_cache_stats() WHERE index = 'cached_l2'::regclass;
+SELECT count(*) FROM (SELECT id FROM cached ORDER BY v <-> '[1,2,1,2,1,2,1,2]' LIMIT 5) r;
+SELECT last_scan FROM kyrodb_cache_stats() WHERE index = 'cached_l2'::regclass;
+RESET enable_seqscan;
+
 -- kyrodb.cache off bypasses the cache: no lookups counted
 SELECT kyrodb_cache_reset('cached_l2');
 SET kyrodb.cache = off;

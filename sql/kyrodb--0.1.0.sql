@@ -281,7 +281,7 @@ CREATE FUNCTION kyrodb_memory(OUT state text, OUT size_bytes bigint, OUT used_by
 CREATE FUNCTION kyrodb_cache_stats(OUT index regclass, OUT entries bigint, OUT bytes bigint,
 	OUT lookups bigint, OUT hits bigint, OUT misses bigint, OUT parts_refreshed bigint,
 	OUT proactive_refreshes bigint, OUT admissions_refused bigint, OUT evictions bigint,
-	OUT model_refits bigint, OUT model_trained boolean)
+	OUT model_refits bigint, OUT model_trained boolean, OUT last_scan text)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 

@@ -147,6 +147,8 @@ void startup_shmem() {
 // This backend's slot for each index it counted (checked on use: a reset
 // frees slots).
 std::map<std::pair<Oid, Oid>, int> slots_seen;
+// Whether this backend's last lookup on each index of its database hit.
+std::map<Oid, bool> last_hit;
 
 IndexCounters *counters_for(Oid database, Oid index) {
     auto seen = slots_seen.find({database, index});
@@ -252,6 +254,9 @@ bool cache_lookup(const std::vector<uint8> &key, kyrodb::CachedResult *out) {
     LWLockRelease(shared->lock);
     add(c, &IndexCounters::lookups, 1);
     add(c, hit ? &IndexCounters::hits : &IndexCounters::misses, 1);
+    CacheKeyHeader h;
+    memcpy(&h, key.data(), sizeof h);
+    last_hit[h.index] = hit;
     return hit;
 }
 
@@ -352,9 +357,10 @@ int64 load(pg_atomic_uint64 &v) { return int64(pg_atomic_read_u64(&v)); }
 
 // kyrodb_cache_stats(): per index of this database with entries or counts,
 // then the total (index null): entries, bytes, lookups, hits, misses, parts
-// refreshed, proactive refreshes; and in the total row what only the whole
-// cache knows (admissions refused, evictions, the model's refits and whether
-// it has learned weights yet).
+// refreshed, proactive refreshes, and whether this session's last scan of
+// it hit; and in the total row what only the whole cache knows (admissions
+// refused, evictions, the model's refits and whether it has learned weights
+// yet).
 KYRODB_FUNCTION(kyrodb_cache_stats) {
     using namespace kyrodb::pg;
     InitMaterializedSRF(fcinfo, 0);
@@ -381,9 +387,10 @@ KYRODB_FUNCTION(kyrodb_cache_stats) {
             counted.push_back(&c);
             per_index[c.index];
         }
+    for (const auto &seen : last_hit) per_index[seen.first];
     LWLockRelease(shared->lock);
 
-    constexpr int kColumns = 12;
+    constexpr int kColumns = 13;
     struct Row {
         Datum values[kColumns] = {};
         bool nulls[kColumns] = {};
@@ -401,7 +408,12 @@ KYRODB_FUNCTION(kyrodb_cache_stats) {
                                                       &IndexCounters::misses, &IndexCounters::parts_refreshed,
                                                       &IndexCounters::proactive};
         for (int i = 0; i < 5; i++) r.values[3 + i] = Int64GetDatum(c != nullptr ? load(c->*fields[i]) : 0);
-        for (int i = 8; i < kColumns; i++) r.nulls[i] = true;
+        for (int i = 8; i < 12; i++) r.nulls[i] = true;
+        const auto seen = last_hit.find(oid);
+        if (seen != last_hit.end())
+            pg_call([&] { r.values[12] = CStringGetTextDatum(seen->second ? "hit" : "miss"); });
+        else
+            r.nulls[12] = true;
     }
     const kyrodb::CacheStats s = cache->stats();
     const kyrodb::ModelStats m = model.stats();
@@ -417,9 +429,11 @@ KYRODB_FUNCTION(kyrodb_cache_stats) {
                                     Int64GetDatum(int64(s.admissions_refused)),
                                     Int64GetDatum(int64(s.evictions)),
                                     Int64GetDatum(int64(m.refits)),
-                                    BoolGetDatum(m.trained)};
+                                    BoolGetDatum(m.trained),
+                                    0};
     memcpy(total.values, totals, sizeof totals);
     total.nulls[0] = true;
+    total.nulls[12] = true;
     pg_call([&] {
         for (Row &r : rows) tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, r.values, r.nulls);
     });
