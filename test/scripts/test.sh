@@ -107,10 +107,18 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     grep -E '^(t/|ok|not ok|Files=|Result:)|^#' "$tap_log" | grep -v '^# *$' | tail -n 100
     p=$(grep -cE '^ *ok [0-9]' "$tap_log")
     f=$(grep -cE '^ *not ok [0-9]' "$tap_log")
-    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
-        tail -n 50 "$tap_log"
-        for l in "$tap"/tmp_check/log/*; do echo "== $l"; tail -n 30 "$l"; done
-        f=1
+    if [ "$status" -ne 0 ]; then
+        # what failed, whatever the summary above cut: each failed check with
+        # its diagnostics, and the end of the log of each test file that failed
+        # or died
+        echo "== TAP failures"
+        grep -E -A12 '^ *not ok [0-9]' "$tap_log" | head -n 150
+        for t in $(sed -n 's|^t/\([^ ]*\)\.pl .*Wstat.*|\1|p' "$tap_log"); do
+            l="$tap/tmp_check/log/regress_log_$t"
+            [ -f "$l" ] && { echo "== $l"; tail -n 40 "$l"; }
+            for s in "$tap"/tmp_check/log/"$t"_*.log; do [ -f "$s" ] && { echo "== $s"; tail -n 30 "$s"; }; done
+        done
+        [ "$f" -eq 0 ] && f=1
     fi
     count "$p" "$f"
     rm -f "$tap_log"
