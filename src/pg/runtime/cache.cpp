@@ -171,10 +171,10 @@ IndexCounters *counters_for(Oid database, Oid index) {
     return found;
 }
 
-IndexCounters *counters_for(const std::vector<uint8> &key) {
+CacheKeyHeader header_of(const std::vector<uint8> &key) {
     CacheKeyHeader h;
     memcpy(&h, key.data(), sizeof h);
-    return counters_for(h.database, h.index);
+    return h;
 }
 
 void add(IndexCounters *c, pg_atomic_uint64 IndexCounters::*field, uint64 n) {
@@ -247,15 +247,14 @@ void cache_key(Relation index, uint32 metric, uint32 dim, uint64 instance, uint3
 }
 
 bool cache_lookup(const std::vector<uint8> &key, kyrodb::CachedResult *out) {
-    IndexCounters *c = counters_for(key);
+    const CacheKeyHeader h = header_of(key);
+    IndexCounters *c = counters_for(h.database, h.index);
     const kyrodb::CacheKey k = cache->key(key.data(), key.size());
     LWLockAcquire(shared->lock, LW_SHARED);
     const bool hit = cache->lookup(k, model, out);
     LWLockRelease(shared->lock);
     add(c, &IndexCounters::lookups, 1);
     add(c, hit ? &IndexCounters::hits : &IndexCounters::misses, 1);
-    CacheKeyHeader h;
-    memcpy(&h, key.data(), sizeof h);
     last_hit[h.index] = hit;
     return hit;
 }
@@ -277,7 +276,8 @@ void cache_store(Relation index, const std::vector<uint8> &key, const std::vecto
     LWLockRelease(shared->lock);
     if (status == kyrodb::CacheStatus::Replaced) {
         pg_atomic_fetch_add_u64(&shared->parts_refreshed, refreshed);
-        add(counters_for(key), &IndexCounters::parts_refreshed, refreshed);
+        const CacheKeyHeader h = header_of(key);
+        add(counters_for(h.database, h.index), &IndexCounters::parts_refreshed, refreshed);
     }
     if (status == kyrodb::CacheStatus::TooLarge && pg_atomic_exchange_u32(&shared->told_too_large, 1) == 0)
         pg_call([&] {
