@@ -26,10 +26,12 @@ struct BuildParams {
     Quantization quantization = Quantization::None;  // SQ8: the image also holds 8-bit codes of the
                                    // vectors (per-dimension min/max over this segment), which the
                                    // Searcher traverses the graph with (see Searcher::set_use_sq8)
+    uint32_t attributes = 0;       // filter attributes: each input row is dim floats followed by an
+                                   // attribute row (filter.h), row_floats(dim, attributes) floats in all
 };
 
-// Builds an HNSW graph over n vectors (n*dim floats, already passed through prepare_vector) with their
-// payloads and returns the serialized segment image (n may be 0: a valid empty image).
+// Builds an HNSW graph over n vectors (n rows of row_floats(dim, attributes) floats: each vector,
+// already passed through prepare_vector, then its attribute row if any) with their payloads and returns the serialized segment image (n may be 0: a valid empty image).
 // Threads: worker threads block all signals (pthread_sigmask) first thing, touch only the inputs and
 // the graph, never call `poll`. The calling thread, while workers run, calls poll(done) about every
 // 50-100 ms with the number of elements inserted so far (and once at the end with n). If poll throws,
@@ -46,7 +48,8 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
 // Bytes per element the build needs at peak (hnswlib graph + image), for the adapter to size segments
 // against maintenance_work_mem; a close upper estimate. Not included: the caller's input arrays and a
 // fixed ~3 MB per build (hnswlib's lock table). With SQ8 the image holds dim more bytes per element.
-std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization = Quantization::None);
+std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization = Quantization::None,
+                                   uint32_t attributes = 0);
 
 // `beam` for a segment of `count` elements searched, with the radius the searches before it set,
 // after one of `first` elements was searched at width ef: its share of the beam, and at least 8 to
@@ -96,12 +99,29 @@ class Searcher {
     float search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                  std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
     // Exact: every live element, ascending by distance (ties by id).
-    void exact(const SegmentView &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
+    void exact(const SegmentView &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out,
+               const Filter *filter = nullptr);
+
+    // Filtered: the same, returning only elements whose attribute row matches `filter` (null or
+    // inactive: no filter; its attributes must exist in the image, or std::invalid_argument).
+    // The walk expands non-matching nodes like deleted ones, so it does not get stuck where nothing
+    // matches, and goes on until it holds ef matching results: it visits about 1/selectivity times
+    // the nodes of an unfiltered search. exact() with a filter reads the postings of the filter's
+    // most selective condition and tests only the elements they name: for selective filters it is
+    // the cheaper of the two (matching_estimate says how many postings that is).
+    float search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                 const Filter *filter, std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
+    float search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                 const Filter *filter, std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
+    // An upper bound of the elements matching `filter`: the postings of its most selective condition.
+    std::size_t matching_estimate(const SegmentView &seg, const Filter &filter);
     // The same over a segment read on demand (bounded memory). Results are those of the in-memory
     // search of the same image; if seg.corrupt() is set afterwards they mean nothing.
     float search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                  std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
-    void exact(const PagedSegment &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
+    // A paged segment is filtered by reading every element's attribute row (no postings).
+    void exact(const PagedSegment &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out,
+               const Filter *filter = nullptr);
 
     // SQ8 images (SegmentView only; PagedSegment searches on floats): when on (the default), the
     // approximate search traverses the graph (upper-level descent, level-0 beam, the scan of
@@ -124,17 +144,21 @@ class Searcher {
     static constexpr float kUnbounded = std::numeric_limits<float>::infinity();
 
   private:
-    template <Metric M, class Graph, class Traversal>
-    float search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+    template <Metric M, class Graph, class Traversal, class Accept>
+    float search_impl(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
                       std::vector<Neighbor> *out, float radius, std::size_t beam, const Traversal &dist);
-    template <Metric M, class Graph>
-    float search_metric(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+    template <Metric M, class Graph, class Accept>
+    float search_metric(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
+                        std::vector<Neighbor> *out, float radius, std::size_t beam);
+    template <class Graph, class Accept>
+    float search_accept(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
                         std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
     float search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                     std::vector<Neighbor> *out, float radius, std::size_t beam);
+                     const Filter *filter, std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
-    void exact_any(const Graph &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out);
+    void exact_any(const Graph &seg, const float *query, const uint64_t *deleted, const Filter *filter,
+                   std::vector<Neighbor> *out);
     // Starts a new search over `count` elements: afterwards nothing is marked visited. O(1) except
     // when the marks grow or the epoch wraps (every 65,535 searches).
     void new_visit(uint32_t count);
@@ -147,6 +171,7 @@ class Searcher {
     std::vector<float> own_;            // max-heap: distances of a banded search's own beam
     std::vector<uint32_t> batch_;       // unvisited neighbours of the node being expanded
     std::vector<float> sq8_query_;      // the query prepared for SQ8 distances (dim floats)
+    std::vector<std::pair<uint32_t, uint32_t>> ranges_;  // of postings, for a filtered exact()
     bool use_sq8_ = true;
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kyrodb/filter.h"
 #include "kyrodb/metric.h"
 
 namespace kyrodb {
@@ -34,7 +35,8 @@ struct SegmentHeader {
     uint32_t count;               // elements
     uint32_t entry_point;         // element id (0 when count == 0)
     int32_t max_level;            // -1 when count == 0
-    uint32_t quantization;        // a Quantization (0 = None in images older than the field)
+    uint16_t quantization;        // a Quantization (0 = None in images older than the field)
+    uint16_t attributes;          // filter attributes per element (0 in images older than the field)
     uint64_t vectors_offset;      // count * dim float, element i at vectors_offset + i*dim*4
     uint64_t level0_offset;       // count * (1 + m0) uint32: [n, id_1..id_n, unused...]
     uint64_t levels_offset;       // count uint8: the level of each element
@@ -47,6 +49,10 @@ struct SegmentHeader {
     // stored: computed from the header): dim float lo (per-dimension minimum), dim float step
     // (per-dimension (max - min) / 255, 0 where max == min), then at the next 64-byte boundary
     // (sq8_codes_offset) count * dim uint8 codes, element i at i*dim. total_size ends exactly there.
+    // With attributes > 0, after the payloads (or the SQ8 section), at attr_rows_offset(header):
+    // count attribute rows of attr_row_words(attributes) uint64 each (filter.h), then at
+    // attr_postings_offset(header) `attributes` arrays of count Postings each, attribute a's at
+    // a * count. total_size ends exactly there.
 };
 static_assert(sizeof(SegmentHeader) == 96, "the header is part of the on-disk format");
 
@@ -56,7 +62,7 @@ static_assert(sizeof(SegmentHeader) == 96, "the header is part of the on-disk fo
 // would not fit the format (more than UINT32_MAX upper slots).
 // With SQ8, the sq8 section is included in total_size (see SegmentHeader).
 SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots,
-                             Quantization quantization = Quantization::None);
+                             Quantization quantization = Quantization::None, uint32_t attributes = 0);
 
 // Offsets of an SQ8 image's sections: lo (then step, dim floats each) and codes. Computed from
 // payload_offset, count and dim; meaningful only for a header that passed check_segment_header
@@ -64,6 +70,9 @@ SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t c
 // saturate to UINT64_MAX).
 uint64_t sq8_offset(const SegmentHeader &h);
 uint64_t sq8_codes_offset(const SegmentHeader &h);
+// Offsets of the attribute rows and postings (see SegmentHeader), saturating like the above.
+uint64_t attr_rows_offset(const SegmentHeader &h);
+uint64_t attr_postings_offset(const SegmentHeader &h);
 
 // The checks open() and attach() make of a header against the image's size: magic, version,
 // metric, dimensions, m, entry point, and every section (but the upper-level one, whose size
@@ -108,6 +117,10 @@ class SegmentView {
     }
     int level(uint32_t i) const { return levels_[i]; }
     uint64_t payload(uint32_t i) const { return payloads_[i]; }
+    uint32_t attributes() const { return header_.attributes; }
+    // Images with attributes only: element i's attribute row, and attribute a's postings (count).
+    const uint64_t *attr_row(uint32_t i) const { return attr_rows_ + std::size_t(i) * (1 + header_.attributes); }
+    const Posting *postings(uint32_t a) const { return postings_ + std::size_t(a) * header_.count; }
     const uint8_t *data() const { return base_; }  // image start
 
   private:
@@ -125,6 +138,8 @@ class SegmentView {
     const float *sq8_lo_ = nullptr;
     const float *sq8_step_ = nullptr;
     const uint8_t *sq8_codes_ = nullptr;
+    const uint64_t *attr_rows_ = nullptr;
+    const Posting *postings_ = nullptr;
 };
 
 // Reads bytes of a segment image that is not in memory (the adapter reads them from index
@@ -156,6 +171,8 @@ class PagedSegment {
     const float *vector(uint32_t i) const;
     const uint32_t *neighbours(uint32_t i, int level, uint32_t *n) const;
     uint64_t payload(uint32_t i) const;
+    uint32_t attributes() const { return header_.attributes; }
+    const uint64_t *attr_row(uint32_t i) const;
     bool corrupt() const { return corrupt_; }
 
   private:
@@ -163,6 +180,7 @@ class PagedSegment {
     SegmentHeader header_{};
     mutable std::vector<float> vector_;
     mutable std::vector<uint32_t> list_;
+    mutable std::vector<uint64_t> attr_row_;
     mutable bool corrupt_ = false;
 };
 

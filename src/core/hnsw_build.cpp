@@ -104,7 +104,7 @@ struct BuildState {
     Graph *graph;
     const float *vectors;
     const uint8_t *levels;
-    std::size_t n, dim;
+    std::size_t n, stride;  // stride: floats from one input row to the next
     int nice;
 
     std::atomic<std::size_t> next{1};  // next element to insert (0 is inserted first, alone)
@@ -118,7 +118,7 @@ struct BuildState {
     std::exception_ptr error;
 
     void insert(std::size_t i) {
-        graph->addPoint(vectors + i * dim, i, levels[i]);
+        graph->addPoint(vectors + i * stride, i, levels[i]);
         done.fetch_add(1, std::memory_order_relaxed);
     }
 
@@ -228,6 +228,28 @@ void write_sq8(const SegmentHeader &h, const float *vectors, std::size_t n, uint
     }
 }
 
+// The attribute rows (after each input vector) and, per attribute, the postings sorted by
+// (is_null, value, id).
+void write_attributes(const SegmentHeader &h, const float *rows, std::size_t stride, std::size_t n, uint8_t *base) {
+    const std::size_t words = attr_row_words(h.attributes);
+    uint64_t *attr_rows = reinterpret_cast<uint64_t *>(base + attr_rows_offset(h));
+    for (std::size_t i = 0; i < n; i++) std::memcpy(attr_rows + i * words, rows + i * stride + h.dim, words * 8);
+    Posting *postings = reinterpret_cast<Posting *>(base + attr_postings_offset(h));
+    for (uint32_t a = 0; a < h.attributes; a++) {
+        Posting *p = postings + std::size_t(a) * n;
+        for (std::size_t i = 0; i < n; i++) {
+            const uint64_t *row = attr_rows + i * words;
+            const uint32_t is_null = (row[0] >> a) & 1;
+            p[i] = Posting{is_null ? 0 : int64_t(row[1 + a]), uint32_t(i), is_null};
+        }
+        std::sort(p, p + n, [](const Posting &x, const Posting &y) {
+            if (x.is_null != y.is_null) return x.is_null < y.is_null;
+            if (x.value != y.value) return x.value < y.value;
+            return x.id < y.id;
+        });
+    }
+}
+
 // n > 0
 std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const float *vectors,
                                const uint64_t *payloads, std::size_t n) {
@@ -240,15 +262,19 @@ std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const f
         id_of[j] = uint32_t(graph.getExternalLabel(uint32_t(j)));
         slots += uint64_t(graph.element_levels_[j]);
     }
-    SegmentHeader h = segment_layout(p.metric, p.dim, m, count, slots, p.quantization);
+    SegmentHeader h = segment_layout(p.metric, p.dim, m, count, slots, p.quantization, p.attributes);
     h.entry_point = id_of[graph.enterpoint_node_];
     h.max_level = graph.maxlevel_;
     std::vector<uint8_t> image(h.total_size);  // zeroed: padding and unused list entries are 0
     uint8_t *base = image.data();
     std::memcpy(base, &h, sizeof h);
 
-    std::memcpy(base + h.vectors_offset, vectors, n * p.dim * sizeof(float));  // bit-identical to the input
+    const std::size_t stride = row_floats(p.dim, p.attributes);
+    float *image_vectors = reinterpret_cast<float *>(base + h.vectors_offset);
+    for (std::size_t i = 0; i < n; i++)  // bit-identical to the input
+        std::memcpy(image_vectors + i * p.dim, vectors + i * stride, p.dim * sizeof(float));
     std::memcpy(base + h.payload_offset, payloads, n * sizeof(uint64_t));
+    if (p.attributes > 0) write_attributes(h, vectors, stride, n, base);
     uint8_t *levels = base + h.levels_offset;
     uint32_t *upper_index = reinterpret_cast<uint32_t *>(base + h.upper_index_offset);
     uint32_t *level0 = reinterpret_cast<uint32_t *>(base + h.level0_offset);
@@ -273,7 +299,7 @@ std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const f
             copy_list(graph.get_linklist(uint32_t(j), level),
                       upper + (std::size_t(upper_index[i]) + level - 1) * (1 + m));
     }
-    if (p.quantization == Quantization::SQ8) write_sq8(h, vectors, n, base);
+    if (p.quantization == Quantization::SQ8) write_sq8(h, image_vectors, n, base);
     return image;
 }
 
@@ -288,12 +314,16 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     if (n >= kSegmentNoUpper) throw std::invalid_argument("kyrodb: too many elements for one segment");
     if (params.quantization != Quantization::None && params.quantization != Quantization::SQ8)
         throw std::invalid_argument("kyrodb: unknown quantization");
+    if (params.attributes > kMaxAttributes) throw std::invalid_argument("kyrodb: too many attributes");
+    const std::size_t stride = row_floats(params.dim, params.attributes);
     // A NaN or infinity would make the graph's distance comparisons meaningless.
-    for (std::size_t i = 0; i < n * params.dim; i++)
-        if (!std::isfinite(vectors[i])) throw std::invalid_argument("kyrodb: vectors must be finite");
+    for (std::size_t i = 0; i < n; i++)
+        for (std::size_t j = 0; j < params.dim; j++)
+            if (!std::isfinite(vectors[i * stride + j])) throw std::invalid_argument("kyrodb: vectors must be finite");
     if (n == 0) {
         if (poll) poll(0);
-        SegmentHeader h = segment_layout(params.metric, params.dim, params.m, 0, 0, params.quantization);
+        SegmentHeader h =
+            segment_layout(params.metric, params.dim, params.m, 0, 0, params.quantization, params.attributes);
         std::vector<uint8_t> image(h.total_size);
         std::memcpy(image.data(), &h, sizeof h);
         return image;
@@ -311,7 +341,7 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     state.vectors = vectors;
     state.levels = levels.data();
     state.n = n;
-    state.dim = params.dim;
+    state.stride = stride;
     state.nice = params.nice;
     unsigned threads = params.threads ? params.threads : std::max(1u, std::thread::hardware_concurrency());
     threads = unsigned(std::min<std::size_t>(threads, n));
@@ -332,7 +362,7 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     return serialize(params, graph, vectors, payloads, n);
 }
 
-std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization) {
+std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization, uint32_t attributes) {
     const double d = dim, mm = std::max<uint32_t>(m, 2);
     const double upper_levels = 2.0 / (mm - 1);  // expected 1/(m-1) upper lists per element; 2x margin
     // hnswlib: level-0 block (list, vector, label), mutex, level, list pointer, label map node and
@@ -341,7 +371,8 @@ std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quant
                    2.0 * (std::max(1u, std::thread::hardware_concurrency()) + 1);
     // Image (plus alignment padding, negligible) and our level/id arrays.
     double image = 4 * d + 4 * (1 + 2 * mm) + 1 + 4 + 8 + upper_levels * 4 * (mm + 1) +
-                   (quantization == Quantization::SQ8 ? d : 0);  // codes (lo/step: 8 bytes a dimension per segment)
+                   (quantization == Quantization::SQ8 ? d : 0) +  // codes (lo/step: 8 bytes a dimension per segment)
+                   8.0 * attr_row_words(attributes) + double(sizeof(Posting)) * attributes;
     double scratch = 1 + 4;
     return std::size_t(std::ceil((graph + image + scratch) * 1.02));  // measured within 1% of this sum
 }

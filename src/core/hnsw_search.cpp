@@ -2,6 +2,7 @@
 // search on level 0, with the scratch kept in the Searcher so that a warm search does not allocate.
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 #include <type_traits>
 
 #include "kyrodb/distance.h"
@@ -13,6 +14,24 @@ namespace {
 
 inline bool is_deleted(const uint64_t *deleted, uint32_t i) {
     return deleted != nullptr && ((deleted[i >> 6] >> (i & 63)) & 1) != 0;
+}
+
+// Which elements a search may return. Live: not deleted. LiveMatching: also matching a filter.
+struct Live {
+    const uint64_t *deleted;
+    bool operator()(uint32_t i) const { return !is_deleted(deleted, i); }
+};
+template <class Graph>
+struct LiveMatching {
+    const Graph &seg;
+    const uint64_t *deleted;
+    const Filter &filter;
+    bool operator()(uint32_t i) const { return !is_deleted(deleted, i) && filter.matches(seg.attr_row(i)); }
+};
+
+void check_filter(const Filter &filter, uint32_t attributes) {
+    for (const AttrCondition &c : filter.conditions())
+        if (c.attr >= attributes) throw std::invalid_argument("kyrodb: filter on an attribute the segment does not have");
 }
 
 // Heap orders. Results: max-heap by (distance, id), so the front is the worst kept result and
@@ -109,8 +128,8 @@ void Searcher::new_visit(uint32_t count) {
 // `dist` is the traversal distance (a FloatTraversal or an Sq8Traversal): every distance of the walk,
 // `bound`, `radius` and the heaps are in its terms; with an approximate one the results are re-ranked
 // by exact distances at the end.
-template <Metric M, class Graph, class Traversal>
-float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+template <Metric M, class Graph, class Traversal, class Accept>
+float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
                             std::vector<Neighbor> *out, float radius, std::size_t beam, const Traversal &dist) {
     const uint32_t count = seg.count();
 
@@ -134,8 +153,9 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
         }
     }
 
-    // Beam search on level 0. Deleted nodes are expanded like any other but never kept as
-    // results, and the search goes on until it holds ef live results (or runs out of nodes).
+    // Beam search on level 0. Deleted nodes, and with a filter those that fail it, are expanded
+    // like any other but never kept as results, and the search goes on until it holds ef
+    // acceptable results (or runs out of nodes).
     new_visit(count);
     uint16_t *const visited = visited_.data();
     const uint16_t epoch = epoch_;
@@ -146,7 +166,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     visited[cur] = epoch;
     uint32_t n_visited = 1;
     candidates_.push_back({cur_dist, cur});
-    if (!is_deleted(deleted, cur)) results_.push_back({cur_dist, cur});
+    if (accept(cur)) results_.push_back({cur_dist, cur});
     float bound = results_.empty() ? std::numeric_limits<float>::infinity() : cur_dist;  // worst result
     // Banded: a beam `beam` wide (own_, its distances) walks towards the query as a search of that
     // width would; beyond it, only nodes within `radius` are kept and expanded.
@@ -186,7 +206,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
             if ((results_.size() < ef || d < bound) && (!banded || d <= radius || d < own_bound)) {
                 candidates_.push_back({d, id});
                 std::push_heap(candidates_.begin(), candidates_.end(), CandidateOrder());
-                if (!is_deleted(deleted, id)) {
+                if (accept(id)) {
                     results_.push_back({d, id});
                     std::push_heap(results_.begin(), results_.end(), ResultOrder());
                     if (results_.size() > ef) {
@@ -212,7 +232,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     // graph cannot reach (rare, but pruning can orphan a node) are then found by a scan.
     if (results_.size() < ef && n_visited < count && !banded) {
         for (uint32_t i = 0; i < count; i++) {
-            if (visited[i] == epoch || is_deleted(deleted, i)) continue;
+            if (visited[i] == epoch || !accept(i)) continue;
             results_.push_back({dist(i), i});
             std::push_heap(results_.begin(), results_.end(), ResultOrder());
             if (results_.size() > ef) {
@@ -246,25 +266,27 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     return covered;
 }
 
-template <Metric M, class Graph>
-float Searcher::search_metric(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+template <Metric M, class Graph, class Accept>
+float Searcher::search_metric(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
                               std::vector<Neighbor> *out, float radius, std::size_t beam) {
     if constexpr (std::is_same_v<Graph, SegmentView>) {
         if (use_sq8_ && seg.quantization() == Quantization::SQ8) {
             const std::size_t dim = seg.dim();
             if (sq8_query_.size() < dim) sq8_query_.resize(dim);
             float bias = sq8_prepare_query(M, query, seg.sq8_lo(), seg.sq8_step(), dim, sq8_query_.data());
-            return search_impl<M>(seg, query, ef, deleted, out, radius, beam,
+            return search_impl<M>(seg, query, ef, accept, out, radius, beam,
                                   Sq8Traversal<M>(seg, sq8_query_.data(), bias));
         }
     }
-    return search_impl<M>(seg, query, ef, deleted, out, radius, beam, FloatTraversal<M, Graph>(seg, query));
+    return search_impl<M>(seg, query, ef, accept, out, radius, beam, FloatTraversal<M, Graph>(seg, query));
 }
 
 template <class Graph>
 float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
-                           std::vector<Neighbor> *out, float radius, std::size_t beam) {
-    if (seg.count() == 0) {
+                           const Filter *filter, std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    if (filter != nullptr && !filter->active()) filter = nullptr;
+    if (filter != nullptr) check_filter(*filter, seg.attributes());
+    if (seg.count() == 0 || (filter != nullptr && filter->impossible())) {
         out->clear();
         return std::numeric_limits<float>::infinity();
     }
@@ -273,45 +295,106 @@ float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef,
         return -std::numeric_limits<float>::infinity();
     }
     if (ef >= seg.count()) {  // the answer is all of it: exactly
-        exact_any(seg, query, deleted, out);
+        exact_any(seg, query, deleted, filter, out);
         return std::numeric_limits<float>::infinity();
     }
+    if (filter != nullptr) return search_accept(seg, query, ef, LiveMatching<Graph>{seg, deleted, *filter}, out, radius, beam);
+    return search_accept(seg, query, ef, Live{deleted}, out, radius, beam);
+}
+
+template <class Graph, class Accept>
+float Searcher::search_accept(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
+                              std::vector<Neighbor> *out, float radius, std::size_t beam) {
     switch (seg.metric()) {
     case Metric::L2:
-        return search_metric<Metric::L2>(seg, query, ef, deleted, out, radius, beam);
+        return search_metric<Metric::L2>(seg, query, ef, accept, out, radius, beam);
     case Metric::InnerProduct:
-        return search_metric<Metric::InnerProduct>(seg, query, ef, deleted, out, radius, beam);
+        return search_metric<Metric::InnerProduct>(seg, query, ef, accept, out, radius, beam);
     case Metric::Cosine:
-        return search_metric<Metric::Cosine>(seg, query, ef, deleted, out, radius, beam);
+        return search_metric<Metric::Cosine>(seg, query, ef, accept, out, radius, beam);
     }
     return -std::numeric_limits<float>::infinity();
 }
 
 template <class Graph>
-void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out) {
+void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *deleted, const Filter *filter,
+                         std::vector<Neighbor> *out) {
     out->clear();
+    if (filter != nullptr && !filter->active()) filter = nullptr;
+    if (filter != nullptr) {
+        check_filter(*filter, seg.attributes());
+        if (filter->impossible()) return;
+    }
     const uint32_t count = seg.count();
-    for (uint32_t i = 0; i < count; i++) {
-        if (!is_deleted(deleted, i)) out->push_back({index_distance(seg.metric(), query, seg.vector(i), seg.dim()), i});
+    auto take = [&](uint32_t i) {
+        out->push_back({index_distance(seg.metric(), query, seg.vector(i), seg.dim()), i});
+    };
+    if (filter == nullptr) {
+        for (uint32_t i = 0; i < count; i++)
+            if (!is_deleted(deleted, i)) take(i);
+    } else if constexpr (std::is_same_v<Graph, SegmentView>) {
+        // The postings of the most selective condition name the candidates; each is tested
+        // against the whole filter.
+        const AttrCondition *best = nullptr;
+        std::size_t best_n = SIZE_MAX;
+        for (const AttrCondition &c : filter->conditions()) {
+            ranges_.clear();
+            std::size_t n = condition_ranges(c, seg.postings(c.attr), count, &ranges_);
+            if (n < best_n) {
+                best_n = n;
+                best = &c;
+            }
+        }
+        ranges_.clear();
+        condition_ranges(*best, seg.postings(best->attr), count, &ranges_);
+        const Posting *postings = seg.postings(best->attr);
+        for (const auto &r : ranges_)
+            for (uint32_t k = r.first; k < r.second; k++) {
+                const uint32_t i = postings[k].id;
+                if (!is_deleted(deleted, i) && filter->matches(seg.attr_row(i))) take(i);
+            }
+    } else {
+        for (uint32_t i = 0; i < count; i++)
+            if (!is_deleted(deleted, i) && filter->matches(seg.attr_row(i))) take(i);
     }
     std::sort(out->begin(), out->end(), ResultOrder());
 }
 
+std::size_t Searcher::matching_estimate(const SegmentView &seg, const Filter &filter) {
+    if (!filter.active()) return seg.count();
+    check_filter(filter, seg.attributes());
+    if (filter.impossible()) return 0;
+    std::size_t best = seg.count();
+    for (const AttrCondition &c : filter.conditions()) {
+        ranges_.clear();
+        best = std::min(best, condition_ranges(c, seg.postings(c.attr), seg.count(), &ranges_));
+    }
+    return best;
+}
+
 float Searcher::search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                        std::vector<Neighbor> *out, float radius, std::size_t beam) {
-    return search_any(seg, query, ef, deleted, out, radius, beam);
+    return search_any(seg, query, ef, deleted, nullptr, out, radius, beam);
+}
+float Searcher::search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                       const Filter *filter, std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    return search_any(seg, query, ef, deleted, filter, out, radius, beam);
 }
 void Searcher::exact(const SegmentView &seg, const float *query, const uint64_t *deleted,
-                     std::vector<Neighbor> *out) {
-    exact_any(seg, query, deleted, out);
+                     std::vector<Neighbor> *out, const Filter *filter) {
+    exact_any(seg, query, deleted, filter, out);
 }
 float Searcher::search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                        std::vector<Neighbor> *out, float radius, std::size_t beam) {
-    return search_any(seg, query, ef, deleted, out, radius, beam);
+    return search_any(seg, query, ef, deleted, nullptr, out, radius, beam);
+}
+float Searcher::search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
+                       const Filter *filter, std::vector<Neighbor> *out, float radius, std::size_t beam) {
+    return search_any(seg, query, ef, deleted, filter, out, radius, beam);
 }
 void Searcher::exact(const PagedSegment &seg, const float *query, const uint64_t *deleted,
-                     std::vector<Neighbor> *out) {
-    exact_any(seg, query, deleted, out);
+                     std::vector<Neighbor> *out, const Filter *filter) {
+    exact_any(seg, query, deleted, filter, out);
 }
 
 }  // namespace kyrodb

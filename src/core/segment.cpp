@@ -47,9 +47,21 @@ uint64_t sat_mul(uint64_t a, uint64_t b) {
 }
 uint64_t sat_align_up(uint64_t x) { return x > UINT64_MAX - kSegmentAlign ? UINT64_MAX : align_up(x); }
 
-// End of the SQ8 section (the image's total_size), saturating.
+// End of the SQ8 section, saturating.
 uint64_t sq8_end(const SegmentHeader &h) {
     return sat_add(sq8_codes_offset(h), sat_mul(h.count, h.dim));
+}
+
+// End of the sections before the attributes: the payloads or the SQ8 section.
+uint64_t base_end(const SegmentHeader &h) {
+    return h.quantization == uint16_t(Quantization::SQ8) ? sq8_end(h)
+                                                          : sat_add(h.payload_offset, sat_mul(h.count, sizeof(uint64_t)));
+}
+
+// End of the image as its header describes it (total_size must equal it), saturating.
+uint64_t image_end(const SegmentHeader &h) {
+    if (h.attributes == 0) return base_end(h);
+    return sat_add(attr_postings_offset(h), sat_mul(sat_mul(h.attributes, h.count), sizeof(Posting)));
 }
 
 }  // namespace
@@ -62,6 +74,12 @@ uint64_t sq8_codes_offset(const SegmentHeader &h) {
     return sat_align_up(sat_add(sq8_offset(h), sat_mul(2 * uint64_t(h.dim), sizeof(float))));
 }
 
+uint64_t attr_rows_offset(const SegmentHeader &h) { return sat_align_up(base_end(h)); }
+
+uint64_t attr_postings_offset(const SegmentHeader &h) {
+    return sat_align_up(sat_add(attr_rows_offset(h), sat_mul(sat_mul(h.count, attr_row_words(h.attributes)), 8)));
+}
+
 bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string *error) {
     auto fail = [error](const char *msg) {
         if (error) *error = msg;
@@ -71,8 +89,9 @@ bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string 
     if (h.version != kSegmentVersion) return fail("unsupported segment version");
     if (!valid_metric(h.metric)) return fail("bad segment metric");
     if (h.dim == 0) return fail("bad segment dimension");
-    if (h.quantization != uint32_t(Quantization::None) && h.quantization != uint32_t(Quantization::SQ8))
+    if (h.quantization != uint16_t(Quantization::None) && h.quantization != uint16_t(Quantization::SQ8))
         return fail("unknown segment quantization");
+    if (h.attributes > kMaxAttributes) return fail("too many segment attributes");
     if (h.m < 2 || h.m0 != 2 * h.m) return fail("bad segment m/m0");
     if (h.total_size > size) return fail("segment image truncated");
     if (h.count == 0) {
@@ -88,17 +107,19 @@ bool check_segment_header(const SegmentHeader &h, std::size_t size, std::string 
         !section_inside(h, h.payload_offset, s.payload) || h.upper_offset % kSegmentAlign != 0 ||
         h.upper_offset < sizeof(SegmentHeader) || h.upper_offset > h.total_size)
         return fail("segment section outside the image or misaligned");
-    // The SQ8 section has no offset of its own: it ends the image, exactly (which also puts it
-    // inside `size`, total_size <= size having been checked).
-    if (h.quantization == uint32_t(Quantization::SQ8) && (h.total_size != sq8_end(h) || sq8_end(h) == UINT64_MAX))
-        return fail("segment total_size does not match its sq8 section");
+    // The SQ8 and attribute sections have no offsets of their own: they end the image, exactly
+    // (which also puts them inside `size`, total_size <= size having been checked).
+    if ((h.quantization == uint16_t(Quantization::SQ8) || h.attributes > 0) &&
+        (h.total_size != image_end(h) || image_end(h) == UINT64_MAX))
+        return fail("segment total_size does not match its sq8 or attribute sections");
     return true;
 }
 
 SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t count, uint64_t upper_slots,
-                             Quantization quantization) {
+                             Quantization quantization, uint32_t attributes) {
     if (quantization != Quantization::None && quantization != Quantization::SQ8)
         throw std::invalid_argument("kyrodb: unknown quantization");
+    if (attributes > kMaxAttributes) throw std::invalid_argument("kyrodb: too many attributes");
     if (upper_slots >= kSegmentNoUpper) throw std::length_error("kyrodb: too many upper-level lists for a segment");
     SectionSizes s;
     if (!section_sizes(dim, m, count, upper_slots, &s)) throw std::length_error("kyrodb: segment too large");
@@ -126,8 +147,9 @@ SegmentHeader segment_layout(Metric metric, uint32_t dim, uint32_t m, uint32_t c
     at = align_up(at + s.upper);
     h.payload_offset = at;
     h.total_size = at + s.payload;
-    h.quantization = uint32_t(quantization);
-    if (quantization == Quantization::SQ8) h.total_size = sq8_end(h);
+    h.quantization = uint16_t(quantization);
+    h.attributes = uint16_t(attributes);
+    h.total_size = image_end(h);
     return h;
 }
 
@@ -162,7 +184,11 @@ bool SegmentView::open_checked(const void *image, std::size_t size, bool check_g
     v.upper_index_ = reinterpret_cast<const uint32_t *>(base + h.upper_index_offset);
     v.upper_ = reinterpret_cast<const uint32_t *>(base + h.upper_offset);
     v.payloads_ = reinterpret_cast<const uint64_t *>(base + h.payload_offset);
-    if (h.quantization == uint32_t(Quantization::SQ8)) {
+    if (h.attributes > 0) {
+        v.attr_rows_ = reinterpret_cast<const uint64_t *>(base + attr_rows_offset(h));
+        v.postings_ = reinterpret_cast<const Posting *>(base + attr_postings_offset(h));
+    }
+    if (h.quantization == uint16_t(Quantization::SQ8)) {
         v.sq8_lo_ = reinterpret_cast<const float *>(base + sq8_offset(h));
         v.sq8_step_ = v.sq8_lo_ + h.dim;
         v.sq8_codes_ = base + sq8_codes_offset(h);
@@ -186,6 +212,16 @@ bool SegmentView::open_checked(const void *image, std::size_t size, bool check_g
             return fail("bad segment upper-level index");
     }
     if (h.count > 0 && v.levels_[h.entry_point] != h.max_level) return fail("segment entry point not on max_level");
+    // Postings: ids in range and in (is_null, value, id) order, so that binary searches hold.
+    for (uint32_t a = 0; a < h.attributes; a++) {
+        const Posting *p = v.postings(a);
+        for (uint32_t k = 0; k < h.count; k++) {
+            if (p[k].id >= h.count || p[k].is_null > 1) return fail("segment posting out of range");
+            if (k > 0 && (p[k - 1].is_null > p[k].is_null ||
+                          (p[k - 1].is_null == p[k].is_null && p[k - 1].value > p[k].value)))
+                return fail("segment postings out of order");
+        }
+    }
 
     // Neighbour lists. On an upper level a neighbour must itself reach that level, or the greedy
     // descent would read a list the neighbour does not have.
@@ -272,6 +308,18 @@ const uint32_t *PagedSegment::neighbours(uint32_t i, int level, uint32_t *n) con
         }
     *n = listed;
     return list_.data() + 1;
+}
+
+const uint64_t *PagedSegment::attr_row(uint32_t i) const {
+    const std::size_t words = attr_row_words(header_.attributes);
+    attr_row_.assign(words, 0);
+    if (i >= header_.count) {
+        corrupt_ = true;
+        return attr_row_.data();
+    }
+    if (words > 0)
+        reader_->read(attr_rows_offset(header_) + uint64_t(i) * words * 8, words * 8, attr_row_.data());
+    return attr_row_.data();
 }
 
 uint64_t PagedSegment::payload(uint32_t i) const {
