@@ -223,15 +223,21 @@ TEST(Sq8Format, RejectsUnknownQuantizationAndBadTotalSize) {
         std::memcpy(image.data(), &h, sizeof h);
         return image;
     };
-    for (uint32_t q : {2u, 3u, 0x80000000u, 0xFFFFFFFFu}) {
+    for (uint32_t q : {2u, 3u, 0x8000u, 0xFFFFu}) {
         for (const auto *base : {&sq8, &plain}) {
-            std::vector<uint8_t> bad = with(*base, [q](SegmentHeader &h) { h.quantization = q; });
+            std::vector<uint8_t> bad = with(*base, [q](SegmentHeader &h) { h.quantization = uint16_t(q); });
             EXPECT_FALSE(SegmentView::open(bad.data(), bad.size(), &seg, &error));
             EXPECT_NE(error.find("quantization"), std::string::npos) << error;
             EXPECT_FALSE(SegmentView::attach(bad.data(), bad.size(), &seg, &error));
             EXPECT_FALSE(kyrodb::check_segment_header(*reinterpret_cast<const SegmentHeader *>(bad.data()),
                                                       bad.size(), &error));
         }
+    }
+    // The field after it counts attributes: more than an index can have, or some the image has
+    // no section for, are rejected.
+    for (uint16_t a : {uint16_t(1), uint16_t(32), uint16_t(0xFFFF)}) {
+        std::vector<uint8_t> bad = with(plain, [a](SegmentHeader &h) { h.attributes = a; });
+        EXPECT_FALSE(SegmentView::open(bad.data(), bad.size(), &seg, &error));
     }
     // A float image claiming SQ8: the section is missing, total_size does not match.
     std::vector<uint8_t> bad = with(plain, [](SegmentHeader &h) { h.quantization = 1; });
