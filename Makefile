@@ -6,7 +6,6 @@
 # installs it and the scripts re-enter make.
 
 EXTENSION  = kyrodb
-EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" kyrodb.control)
 MODULE_big = kyrodb
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
@@ -14,7 +13,9 @@ PG_SRCS   = $(sort $(wildcard src/pg/*/*.cpp))
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 KYRODB_HDRS = $(wildcard include/kyrodb/*.h src/pg/*.h src/pg/*/*.h)
 
-DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
+# The first version's script and the updates from it: CREATE EXTENSION
+# installs 0.1.0 and applies them, as ALTER EXTENSION UPDATE does.
+DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out.
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(sort $(wildcard sql/*.sql))))

@@ -39,7 +39,9 @@ CREATE TABLE nodims (v vector);
 CREATE INDEX ON nodims USING kyrodb (v);
 DROP TABLE nodims;
 CREATE INDEX ON items USING kyrodb (category);
+-- filter columns come after the vector (index_filter tests them)
 CREATE INDEX ON items USING kyrodb (v, category);
+DROP INDEX items_v_category_idx;
 CREATE INDEX ON items USING kyrodb (v vector_ops);
 CREATE UNIQUE INDEX ON items USING kyrodb (v);
 

@@ -57,6 +57,10 @@ const IndexCache &index_cache(Relation index) {
         auto *cache = static_cast<IndexCache *>(MemoryContextAlloc(index->rd_indexcxt, sizeof(IndexCache)));
         cache->metric = index_metric(index);
         cache->dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
+        cache->attributes = uint32(IndexRelationGetNumberOfKeyAttributes(index) - 1);
+        for (uint32 a = 0; a < cache->attributes && a < kyrodb::kMaxAttributes; a++)
+            cache->attr_types[a] = TupleDescAttr(index->rd_att, a + 1)->atttypid;
+        cache->row_floats = uint32(kyrodb::row_floats(uint32(Max(cache->dim, 0)), cache->attributes));
         index->rd_amcache = cache;
     }
     return *static_cast<IndexCache *>(index->rd_amcache);
@@ -122,10 +126,10 @@ KYRODB_FUNCTION(kyrodb_handler) {
     am->amcanorderbyop = true;
     am->amcanbackward = false;
     am->amcanunique = false;
-    am->amcanmulticol = false;
+    am->amcanmulticol = true;  // the vector, then filter columns
     am->amoptionalkey = true;
-    am->amsearcharray = false;
-    am->amsearchnulls = false;
+    am->amsearcharray = true;
+    am->amsearchnulls = true;
     am->amstorage = false;
     am->amclusterable = false;
     am->ampredlocks = false;

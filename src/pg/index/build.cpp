@@ -3,6 +3,7 @@
 // build; each full batch becomes one segment, so any table can be indexed.
 #include "runtime/crash.h"
 #include "runtime/guard.h"
+#include "index/attributes.h"
 #include "index/index.h"
 #include "type/vector.h"
 
@@ -24,7 +25,7 @@ extern "C" {
 
 namespace kyrodb::pg {
 
-SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *vectors, const uint64 *tids, size_t n,
+SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids, size_t n,
                            const std::function<void(size_t)> &progress, bool background) {
     kyrodb::BuildParams params;
     params.metric = static_cast<kyrodb::Metric>(meta.metric);
@@ -32,13 +33,14 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
     params.m = meta.m;
     params.ef_construction = meta.ef_construction;
     params.quantization = static_cast<kyrodb::Quantization>(meta.quantization);
+    params.attributes = meta.attributes;
     params.threads = std::max(1u, std::thread::hardware_concurrency());
     params.seed = meta.next_segment_id;
     // A flush or merge shares the CPUs with queries: they come first.
     params.nice = background ? 10 : 0;
 
     // Workers never call Postgres; this thread polls for cancel while they run.
-    std::vector<uint8_t> image = kyrodb::build_segment(params, vectors, tids, n, [&](size_t done) {
+    std::vector<uint8_t> image = kyrodb::build_segment(params, rows, tids, n, [&](size_t done) {
         pg_call([] { CHECK_FOR_INTERRUPTS(); });
         progress(done);
     });
@@ -56,8 +58,9 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ve
 
 size_t segment_capacity(const MetaPage &meta, size_t budget_kb) {
     size_t per_element = kyrodb::build_bytes_per_element(meta.dim, meta.m,
-                                                         static_cast<kyrodb::Quantization>(meta.quantization)) +
-                         sizeof(float) * meta.dim + sizeof(uint64);
+                                                         static_cast<kyrodb::Quantization>(meta.quantization),
+                                                         meta.attributes) +
+                         sizeof(float) * row_floats(meta) + sizeof(uint64);
     size_t budget = budget_kb * 1024;
     return std::max(size_t(1), std::min(budget / per_element, size_t(UINT32_MAX)));
 }
@@ -112,7 +115,9 @@ namespace {
 struct BuildState {
     Relation index;
     MetaPage meta;       // parameters of the build (dim, metric, m, ...)
-    float *vectors;      // allocated * dim
+    IndexCache cache;    // a copy: the relcache entry's may be rebuilt meanwhile
+    uint32 stride;       // row_floats(meta)
+    float *rows;         // allocated * stride: element rows
     uint64 *tids;
     size_t allocated;    // grows by doubling up to capacity
     size_t capacity;     // rows per segment that maintenance_work_mem allows
@@ -145,7 +150,7 @@ void flush_batch(BuildState &st) {
     st.total = std::max(st.total, st.done + st.n);
     pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, int64(st.total));
     double base = st.done;
-    SegmentEntry entry = write_segment(st.index, st.meta, st.vectors, st.tids, st.n, [&](size_t done) {
+    SegmentEntry entry = write_segment(st.index, st.meta, st.rows, st.tids, st.n, [&](size_t done) {
         pg_call([&] { pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, int64(base + done)); });
     }, false);
     publish(st.index, &entry, nullptr, {});
@@ -162,15 +167,20 @@ void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull
     if (isnull[0]) return;
     if (st.n == st.allocated) {
         st.allocated = Min(st.allocated * 2, st.capacity);
-        st.vectors = static_cast<float *>(repalloc_huge(st.vectors, sizeof(float) * st.meta.dim * st.allocated));
+        st.rows = static_cast<float *>(repalloc_huge(st.rows, sizeof(float) * st.stride * st.allocated));
         st.tids = static_cast<uint64 *>(repalloc_huge(st.tids, sizeof(uint64) * st.allocated));
     }
     Vector *v = datum_get_vector(values[0]);
     check_expected_dim(static_cast<int32>(st.meta.dim), v->dim);
-    float *dst = st.vectors + st.n * st.meta.dim;
+    float *dst = st.rows + st.n * st.stride;
     memcpy(dst, v->x, sizeof(float) * st.meta.dim);
     if (!kyrodb::prepare_vector(static_cast<kyrodb::Metric>(st.meta.metric), dst, st.meta.dim))
         return;  // a zero vector has no cosine distance: not indexed
+    if (st.meta.attributes > 0) {
+        uint64 attrs[1 + kyrodb::kMaxAttributes];
+        encode_attributes(st.cache, values, isnull, attrs);
+        memcpy(dst + st.meta.dim, attrs, sizeof(uint64) * kyrodb::attr_row_words(st.meta.attributes));
+    }
     st.tids[st.n++] = encode_tid(tid);
     st.indexed++;
     if (st.n == st.capacity) guarded([&] { flush_batch(st); });
@@ -183,8 +193,9 @@ void report_segments(Relation index, const BuildState &st) {
     read_meta(index, &meta);
     if (meta.n_segments <= 1) return;
     const size_t per_element = kyrodb::build_bytes_per_element(meta.dim, meta.m,
-                                                               static_cast<kyrodb::Quantization>(meta.quantization)) +
-                               sizeof(float) * meta.dim + sizeof(uint64);
+                                                               static_cast<kyrodb::Quantization>(meta.quantization),
+                                                               meta.attributes) +
+                               sizeof(float) * row_floats(meta) + sizeof(uint64);
     const uint64 needed_mb = (uint64(st.indexed) * per_element + (4 << 20) + (1 << 20) - 1) >> 20;
     ereport(NOTICE, (errmsg("index \"%s\" was built as %u segments", RelationGetRelationName(index),
                             meta.n_segments),
@@ -203,13 +214,14 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("ef_construction must be greater than or equal to 2 * m"),
                         errdetail("ef_construction is %d and m is %d.", opts.ef_construction, opts.m)));
+    const uint32 attributes = check_index_columns(index);
     int32 dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
     if (dim < 1)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("column does not have dimensions"),
                         errhint("Declare the column with its dimensions, e.g. vector(384).")));
     kyrodb::Metric metric = index_metric(index);
 
-    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.ef_construction, opts.quantization);
+    init_index_pages(index, MAIN_FORKNUM, dim, metric, opts.m, opts.ef_construction, opts.quantization, attributes);
 
     MemoryContext build_context =
         AllocSetContextCreate(CurrentMemoryContext, "kyrodb build", ALLOCSET_DEFAULT_SIZES);
@@ -218,9 +230,11 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     auto *st = static_cast<BuildState *>(palloc0(sizeof(BuildState)));
     st->index = index;
     read_meta(index, &st->meta);
+    st->cache = index_cache(index);
+    st->stride = row_floats(st->meta);
     st->capacity = segment_capacity(st->meta, size_t(maintenance_work_mem));
     st->allocated = Min(st->capacity, size_t(1024));
-    st->vectors = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * dim * st->allocated));
+    st->rows = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * st->stride * st->allocated));
     st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));
 
     pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
@@ -240,9 +254,10 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
 
 void build_empty(Relation index) {
     IndexOptions opts = index_options_of(index);
+    const uint32 attributes = check_index_columns(index);
     int32 dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
     init_index_pages(index, INIT_FORKNUM, Max(dim, 1), index_metric(index), opts.m, opts.ef_construction,
-                     opts.quantization);
+                     opts.quantization, attributes);
 }
 
 }  // namespace kyrodb::pg

@@ -3,12 +3,19 @@
 // Without ORDER BY, or when the query may want more rows than a scan returns
 // (no LIMIT, or a LIMIT beyond kyrodb.max_scan_tuples), the index is not
 // offered, so such queries get every row from a sequential scan.
+//
+// Conditions on filter columns are answered inside the search: it returns
+// only matching rows, walking the graph (about 1/selectivity times the
+// elements of an unfiltered search) or, for selective filters, computing the
+// distances of the matching rows only, whichever is cheaper.
 #include "index/index.h"
 
+#include <algorithm>
 #include <cmath>
 
 extern "C" {
 #include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
 #include "utils/float.h"
 #include "utils/selfuncs.h"
 }
@@ -25,11 +32,16 @@ void cost_estimate(PlannerInfo *root, IndexPath *path, double, Cost *startup, Co
         return;
     }
     double tuples = std::max(path->indexinfo->tuples, 1.0);
+    if (path->indexclauses != NIL)
+        *selectivity = clauselist_selectivity(root, get_quals_from_indexclauses(path->indexclauses),
+                                              path->indexinfo->rel->relid, JOIN_INNER, nullptr);
+    const double fraction = std::clamp(*selectivity, 1.0 / tuples, 1.0);
     // HNSW visits about ef * m0 elements per level walked; the images are in
     // memory, so a visit costs a distance computation, not a page read.
-    double visits = std::min(tuples, ef_search * 32.0 * std::max(1.0, std::log(tuples) / std::log(16.0)));
+    double visits = std::min(tuples, ef_search * 32.0 * std::max(1.0, std::log(tuples) / std::log(16.0)) / fraction);
+    if (path->indexclauses != NIL) visits = std::min(visits, 1.5 * tuples * fraction);  // the matching rows only
     *startup = visits * cpu_operator_cost * 4 + random_page_cost;
-    *total = *startup + tuples * cpu_index_tuple_cost;
+    *total = *startup + tuples * fraction * cpu_index_tuple_cost;
 }
 
 }  // namespace kyrodb::pg

@@ -27,12 +27,12 @@ constexpr size_t kSlots = 8;
 Slot slots[kSlots];
 uint64 uses = 0;
 
-bool collect(void *context, uint64 record, uint64 tid, const float *vector) {
+bool collect(void *context, uint64 record, uint64 tid, const float *row) {
     auto *m = static_cast<HotMirror *>(context);
     // capacity was reserved for every record: no allocation, no throw here
     m->records.push_back(record);
     m->tids.push_back(tid);
-    m->vectors.insert(m->vectors.end(), vector, vector + m->dim);
+    m->rows.insert(m->rows.end(), row, row + m->stride);
     return true;
 }
 
@@ -40,7 +40,7 @@ void reset(HotMirror &m) {
     m.valid = false;
     m.records.clear();
     m.tids.clear();
-    m.vectors.clear();
+    m.rows.clear();
 }
 
 // Drops the records a flush moved into a segment (those before hot_start).
@@ -48,7 +48,7 @@ void drop_flushed(HotMirror &m, uint64 hot_start) {
     const size_t n = std::lower_bound(m.records.begin(), m.records.end(), hot_start) - m.records.begin();
     m.records.erase(m.records.begin(), m.records.begin() + n);
     m.tids.erase(m.tids.begin(), m.tids.begin() + n);
-    m.vectors.erase(m.vectors.begin(), m.vectors.begin() + n * m.dim);
+    m.rows.erase(m.rows.begin(), m.rows.begin() + n * m.stride);
 }
 
 }  // namespace
@@ -67,7 +67,7 @@ const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
     // Kept across a new generation only if the records it read past hot_start
     // are unchanged, and its resume page is still in the chain (see hot_scan).
     const bool same_chain = m.valid && m.instance == meta.instance && m.hot_cleared == meta.hot_cleared &&
-                            m.dim == meta.dim && m.end.record <= meta.hot_end;
+                            m.stride == row_floats(meta) && m.end.record <= meta.hot_end;
     if (same_chain && m.generation != meta.generation && meta.hot_start < m.end.record) {
         drop_flushed(m, meta.hot_start);
         m.generation = meta.generation;
@@ -77,14 +77,14 @@ const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
         m.instance = meta.instance;
         m.generation = meta.generation;
         m.hot_cleared = meta.hot_cleared;
-        m.dim = meta.dim;
+        m.stride = row_floats(meta);
     }
     const HotScanEnd from = m.end;
     const bool resume = m.valid;
     const size_t pending = meta.hot_end - (resume ? from.record : meta.hot_start);
     m.records.reserve(m.records.size() + pending);
     m.tids.reserve(m.tids.size() + pending);
-    m.vectors.reserve(m.vectors.size() + pending * meta.dim);
+    m.rows.reserve(m.rows.size() + pending * m.stride);
     // Invalid until the read completes: an ERROR inside it leaves records
     // appended that m.end does not count.
     m.valid = false;
@@ -101,7 +101,7 @@ const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
 }
 
 bool hot_mirror_fits(const MetaPage &meta) {
-    const uint64 bytes = (meta.hot_end - meta.hot_start) * (uint64(meta.dim) * sizeof(float) + sizeof(uint64));
+    const uint64 bytes = (meta.hot_end - meta.hot_start) * (uint64(row_floats(meta)) * sizeof(float) + sizeof(uint64));
     return bytes <= (uint64(max_local_memory_mb) << 20) / kSlots;
 }
 

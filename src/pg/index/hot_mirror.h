@@ -11,11 +11,11 @@ struct HotMirror {
     bool valid = false;
     uint64 instance = 0, generation = 0;  // of the metapage it was read under
     uint32 hot_cleared = 0;               // ditto
-    uint32 dim = 0;
+    uint32 stride = 0;           // floats of an element row: row_floats(meta)
     HotScanEnd end{};            // where the next read resumes
     std::vector<uint64> records; // live records' numbers, ascending
     std::vector<uint64> tids;    // their TIDs
-    std::vector<float> vectors;  // dim floats per record
+    std::vector<float> rows;     // their element rows (vector, attributes)
 };
 
 // This backend's copy of the live hot-tier records of `meta`, read from pages

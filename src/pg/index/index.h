@@ -55,6 +55,9 @@ IndexOptions index_options_of(Relation index);
 struct IndexCache {
     kyrodb::Metric metric;
     int32 dim;
+    uint32 attributes;  // filter columns after the vector
+    uint32 row_floats;  // kyrodb::row_floats(dim, attributes)
+    Oid attr_types[kyrodb::kMaxAttributes];
 };
 const IndexCache &index_cache(Relation index);
 
@@ -116,12 +119,15 @@ struct StaleSegment : std::runtime_error {
 // under it); flush, merge and VACUUM get a copy (not kept beyond
 // kyrodb.max_local_memory).
 ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, bool may_page = false);
-// Searches over an image however it is held (radius, beam and the result: Searcher::search).
+// Searches over an image however it is held (radius, beam and the result:
+// Searcher::search), returning only elements that match `filter` (nullable).
 float search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
-                   std::vector<kyrodb::Neighbor> *out, float radius = kyrodb::Searcher::kUnbounded,
-                   size_t beam = 0);
+                   const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out,
+                   float radius = kyrodb::Searcher::kUnbounded, size_t beam = 0);
 void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
-                 std::vector<kyrodb::Neighbor> *out);
+                 const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out);
+// At most how many elements match `filter` (from the postings; a paged image: all).
+size_t image_matching_estimate(kyrodb::Searcher &searcher, const ImageRef &image, const kyrodb::Filter &filter);
 uint64 image_payload(const ImageRef &image, uint32 id);
 // A paged image read something that contradicts its header.
 bool image_read_garbage(const ImageRef &image);
@@ -149,11 +155,12 @@ constexpr int64 kPhaseGraph = 3;
 constexpr int64 kPhaseWrite = 4;
 const char *phase_name(int64 phase);
 
-// Builds a segment from n prepared vectors and heap TIDs and writes its
+// Builds a segment from n element rows (prepared vectors and their
+// attributes, row_floats(meta) floats each) and heap TIDs and writes its
 // pages; the entry still needs publish(). progress(done) is called on this
 // thread while the graph is built. `background`: a flush or merge, whose
 // graph threads run at a lower priority than queries.
-SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *vectors, const uint64 *tids,
+SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids,
                            size_t n, const std::function<void(size_t)> &progress, bool background);
 
 // The hot tier records before hot_start moved into a segment.

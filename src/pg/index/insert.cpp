@@ -12,6 +12,7 @@
 // any utility statement (which might rebuild, move or drop the index). A
 // transaction that aborts drops it.
 #include "runtime/crash.h"
+#include "index/attributes.h"
 #include "index/index.h"
 #include "type/vector.h"
 
@@ -28,12 +29,12 @@ namespace {
 struct Pending {
     Oid relid;
     RelFileNode node;  // of the index the rows were inserted into
-    uint32 dim;
+    uint32 stride;     // floats of an element row (the vector and its attributes)
     uint32 n;          // rows buffered
-    uint32 capacity;   // hot_batch_rows(dim)
+    uint32 capacity;   // hot_batch_rows(stride)
     uint64 last_used;
     uint64 *tids;
-    float *vectors;
+    float *rows;
 };
 
 // A few indexes at a time; inserting into another appends the least
@@ -48,14 +49,14 @@ ProcessUtility_hook_type previous_utility_hook = nullptr;
 void append(Relation index, Pending &p) {
     if (p.n == 0) return;
     crash_point("insert.append");
-    uint64 hot_rows = hot_append(index, p.tids, p.vectors, p.n);
+    uint64 hot_rows = hot_append(index, p.tids, p.rows, p.n);
     p.n = 0;
-    if (hot_tier_full(hot_rows, p.dim)) request_flush(index);
+    if (hot_tier_full(hot_rows, index_cache(index).dim)) request_flush(index);
 }
 
 void release(Pending &p) {
     if (p.tids != nullptr) pfree(p.tids);
-    if (p.vectors != nullptr) pfree(p.vectors);
+    if (p.rows != nullptr) pfree(p.rows);
     p = Pending{};
 }
 
@@ -106,14 +107,14 @@ void before_utility(PlannedStmt *pstmt, const char *query, bool read_only, Proce
         standard_ProcessUtility(pstmt, query, read_only, context, params, env, dest, qc);
 }
 
-Pending &slot_for(Relation index, uint32 dim) {
+Pending &slot_for(Relation index, uint32 stride) {
     const Oid relid = RelationGetRelid(index);
     Pending *found = nullptr, *oldest = &pending[0];
     for (Pending &p : pending) {
         if (p.relid == relid && p.tids != nullptr) found = &p;
         if (p.last_used < oldest->last_used) oldest = &p;
     }
-    if (found != nullptr && (found->dim != dim || !RelFileNodeEquals(found->node, index->rd_node))) {
+    if (found != nullptr && (found->stride != stride || !RelFileNodeEquals(found->node, index->rd_node))) {
         append_slot(*found);
         release(*found);
         oldest = found;
@@ -125,11 +126,11 @@ Pending &slot_for(Relation index, uint32 dim) {
         found = oldest;
         found->relid = relid;
         found->node = index->rd_node;
-        found->dim = dim;
-        found->capacity = hot_batch_rows(dim);
+        found->stride = stride;
+        found->capacity = hot_batch_rows(stride);
         found->tids = static_cast<uint64 *>(MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * found->capacity));
-        found->vectors =
-            static_cast<float *>(MemoryContextAlloc(TopMemoryContext, sizeof(float) * dim * found->capacity));
+        found->rows =
+            static_cast<float *>(MemoryContextAlloc(TopMemoryContext, sizeof(float) * stride * found->capacity));
     }
     found->last_used = ++pending_uses;
     return *found;
@@ -154,11 +155,16 @@ bool insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relati
     const IndexCache &cache = index_cache(index);
     Vector *v = datum_get_vector(values[0]);
     check_expected_dim(cache.dim, v->dim);
-    Pending &p = slot_for(index, uint32(cache.dim));
+    Pending &p = slot_for(index, cache.row_floats);
     if (p.n == p.capacity) append(index, p);  // a batch whose append failed in a subtransaction
-    float *row = p.vectors + size_t(p.n) * p.dim;
-    memcpy(row, v->x, sizeof(float) * p.dim);
-    if (!kyrodb::prepare_vector(cache.metric, row, p.dim)) return false;  // a zero vector under cosine
+    float *row = p.rows + size_t(p.n) * p.stride;
+    memcpy(row, v->x, sizeof(float) * cache.dim);
+    if (!kyrodb::prepare_vector(cache.metric, row, cache.dim)) return false;  // a zero vector under cosine
+    if (cache.attributes > 0) {
+        uint64 attrs[1 + kyrodb::kMaxAttributes];
+        encode_attributes(cache, values, isnull, attrs);
+        memcpy(row + cache.dim, attrs, sizeof(uint64) * kyrodb::attr_row_words(cache.attributes));
+    }
     p.tids[p.n++] = encode_tid(tid);
     if (p.n == p.capacity) append(index, p);
     return false;

@@ -30,6 +30,7 @@
 #include "runtime/cache.h"
 #include "runtime/crash.h"
 #include "runtime/guard.h"
+#include "index/attributes.h"
 #include "index/hot_mirror.h"
 #include "index/index.h"
 #include "type/vector.h"
@@ -80,7 +81,10 @@ enum class CacheUse { Off, Lookup, Refresh };
 struct ScanState {
     kyrodb::Metric metric = kyrodb::Metric::L2;
     uint32 dim = 0;
+    uint32 attributes = 0;     // filter columns of the index
     std::vector<float> query;  // empty for ORDER BY ... <-> NULL
+    kyrodb::Filter filter;     // from the scan keys on filter columns
+    bool recheck = false;      // the executor rechecks them (hashed columns)
     bool started = false;
     bool finished = false;
     size_t ef = 0;
@@ -136,10 +140,19 @@ kyrodb::Searcher &searcher() {
     return instance;
 }
 
-bool visit_hot(void *context, uint64, uint64 tid, const float *vector) {
+// Whether an element row (vector, then attributes) passes the scan's filter.
+bool row_matches(const ScanState &s, const float *row) {
+    if (!s.filter.active()) return true;
+    uint64 attrs[1 + kyrodb::kMaxAttributes];  // the row's words may not be 8-byte aligned
+    memcpy(attrs, row + s.dim, sizeof(uint64) * kyrodb::attr_row_words(s.attributes));
+    return s.filter.matches(attrs);
+}
+
+bool visit_hot(void *context, uint64, uint64 tid, const float *row) {
     auto *s = static_cast<ScanState *>(context);
     // capacity was reserved for every record: no allocation, no throw here
-    s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), vector, s->dim), tid, false});
+    if (row_matches(*s, row))
+        s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), row, s->dim), tid, false});
     return true;
 }
 
@@ -189,10 +202,12 @@ void start_once(Relation index, ScanState &s) {
                             errhint("REINDEX the index.")));
         });
     if (hot == nullptr) return;
-    s.hot.resize(hot->tids.size());
-    for (size_t h = 0; h < hot->tids.size(); h++)
-        s.hot[h] = {kyrodb::index_distance(s.metric, s.query.data(), &hot->vectors[h * s.dim], s.dim),
-                    hot->tids[h], false};
+    s.hot.reserve(hot->tids.size());
+    for (size_t h = 0; h < hot->tids.size(); h++) {
+        const float *row = &hot->rows[h * hot->stride];
+        if (row_matches(s, row))
+            s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), hot->tids[h], false});
+    }
 }
 
 void start(Relation index, ScanState &s) {
@@ -209,6 +224,11 @@ void start(Relation index, ScanState &s) {
         });
     s.dim = cache.dim;
     s.metric = cache.metric;
+    s.attributes = cache.attributes;
+    if (s.filter.impossible()) {  // e.g. `category = NULL`: no row can qualify
+        s.started = s.finished = true;
+        return;
+    }
     if (s.cache != CacheUse::Refresh) {  // a refresh's query and ef come from its key, prepared
         s.ef = std::max(ef_search, 1);
         kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
@@ -249,7 +269,7 @@ void start(Relation index, ScanState &s) {
         s.locked = false;
     }
     if (s.cache == CacheUse::Lookup)
-        cache_key(index, uint32(s.metric), s.dim, s.instance, uint32(s.ef), s.query.data(), &s.cache_key);
+        cache_key(index, uint32(s.metric), s.dim, s.instance, uint32(s.ef), s.query.data(), s.filter, &s.cache_key);
     s.started = true;
 }
 
@@ -280,6 +300,20 @@ void paged_inconsistent(ScanState &s, const Segment &seg) {
     });
 }
 
+const kyrodb::Filter *filter_of(const ScanState &s) { return s.filter.active() ? &s.filter : nullptr; }
+
+// Whether to scan a segment exactly rather than walk its graph. Unfiltered: a
+// beam this wide visits about as many elements as an exact scan. Filtered:
+// the exact scan reads the postings of `matching` elements, while a walk
+// visits about (8 ef) / selectivity elements, so it is cheaper when
+// matching^2 < 8 ef count (at 1,000,000 elements and ef 40: below 1.8 %).
+bool scan_exactly(const ScanState &s, const Segment &seg) {
+    if (exact_search || s.ef * 8 >= seg.entry.count) return true;
+    if (!s.filter.active()) return false;
+    const double matching = double(image_matching_estimate(searcher(), seg.image, s.filter));
+    return matching * matching <= 8.0 * double(s.ef) * double(seg.entry.count);
+}
+
 // A first-stage search with the cache: the cached part when it is reusable,
 // else a live search. Either way the results are in s.results and kept to
 // store; returns the distance up to which they are complete.
@@ -297,7 +331,8 @@ float search_or_reuse(ScanState &s, const Segment &seg, const kyrodb::PartBasis 
         }
         covered = part->covered;
     } else {
-        covered = search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results, basis.radius, basis.beam);
+        covered = search_image(searcher(), seg.image, s.query.data(), s.ef, filter_of(s), &s.results, basis.radius,
+                               basis.beam);
         s.parts_searched++;
     }
     s.part_first.push_back(s.part_items.size());
@@ -338,9 +373,8 @@ void run_stage(ScanState &s) {
     for (uint32 i = 0; i < s.segments.size(); i++) {
         Segment &seg = s.segments[i];
         const std::vector<kyrodb::Neighbor> *found = &seg.exact_results;
-        // A beam this wide visits about as many elements as an exact scan.
-        if (!seg.exact && (exact_search || s.ef * 8 >= seg.entry.count)) {
-            exact_image(searcher(), seg.image, s.query.data(), &seg.exact_results);
+        if (!seg.exact && scan_exactly(s, seg)) {
+            exact_image(searcher(), seg.image, s.query.data(), filter_of(s), &seg.exact_results);
             seg.exact = true;
         }
         if (!seg.exact) {
@@ -348,8 +382,8 @@ void run_stage(ScanState &s) {
             const kyrodb::PartBasis basis{seg.entry.tomb_generation, frontier,
                                           uint32(bounded ? kyrodb::secondary_beam(s.ef, seg.entry.count, first) : s.ef)};
             const float covered = caching ? search_or_reuse(s, seg, basis, hit)
-                                          : search_image(searcher(), seg.image, s.query.data(), s.ef, &s.results,
-                                                         basis.radius, basis.beam);
+                                          : search_image(searcher(), seg.image, s.query.data(), s.ef, filter_of(s),
+                                                         &s.results, basis.radius, basis.beam);
             frontier = std::min(frontier, covered);
             found = &s.results;
             all_exact = false;
@@ -405,11 +439,14 @@ IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
     return scan;
 }
 
-void rescan(IndexScanDesc scan, ScanKey, int, ScanKey orderbys, int norderbys) {
+void rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys) {
     guarded([&] {
         auto fresh = std::make_unique<ScanState>();
         fresh->cache = CacheUse::Lookup;
+        if (keys != nullptr && nkeys > 0) memmove(scan->keyData, keys, nkeys * sizeof(ScanKeyData));
         if (orderbys != nullptr && norderbys > 0) memmove(scan->orderByData, orderbys, norderbys * sizeof(ScanKeyData));
+        fresh->recheck = scan->numberOfKeys > 0 &&
+                         scan_filter(index_cache(scan->indexRelation), scan->keyData, scan->numberOfKeys, &fresh->filter);
         if (scan->numberOfOrderBys == 0)
             pg_call([] {
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -439,7 +476,7 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
         if (s.returned >= static_cast<uint64>(max_scan_tuples)) return false;
         decode_tid(s.ready[s.ready_next++], &scan->xs_heaptid);
         s.returned++;
-        scan->xs_recheck = false;
+        scan->xs_recheck = s.recheck;
         scan->xs_recheckorderby = false;
         return true;
     });
@@ -450,10 +487,12 @@ void end_scan(IndexScanDesc scan) { release_state(static_cast<StateHolder *>(sca
 bool refresh_cached_query(Relation index, const std::vector<uint8> &key) {
     CacheKeyHeader h;
     const IndexCache &cache = index_cache(index);
-    if (key.size() != sizeof h + size_t(cache.dim) * sizeof(float)) return false;
+    const size_t query_end = sizeof h + size_t(cache.dim) * sizeof(float);
+    if (key.size() < query_end) return false;
     memcpy(&h, key.data(), sizeof h);
     if (h.dim != uint32(cache.dim) || h.metric != uint32(cache.metric) || h.ef == 0) return false;
     ScanState s;
+    if (!kyrodb::Filter::parse(key.data() + query_end, key.size() - query_end, &s.filter)) return false;
     s.cache = CacheUse::Refresh;
     s.cache_key = key;
     s.query.resize(h.dim);

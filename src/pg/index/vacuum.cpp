@@ -70,16 +70,16 @@ void add_tombstones(Relation index, uint32 segment_index, const SegmentEntry &en
 }
 
 struct Collected {
-    std::vector<float> vectors;
+    std::vector<float> rows;  // element rows: vector and attributes
     std::vector<uint64> tids;
-    uint32 dim;
-    size_t limit;  // rows wanted
+    uint32 stride;            // row_floats(meta)
+    size_t limit;             // rows wanted
 };
 
-bool collect_hot(void *context, uint64, uint64 tid, const float *vector) {
+bool collect_hot(void *context, uint64, uint64 tid, const float *row) {
     auto *c = static_cast<Collected *>(context);
     // capacity was reserved for `limit` rows: no allocation, no throw here
-    c->vectors.insert(c->vectors.end(), vector, vector + c->dim);
+    c->rows.insert(c->rows.end(), row, row + c->stride);
     c->tids.push_back(tid);
     return c->tids.size() < c->limit;
 }
@@ -134,12 +134,13 @@ std::vector<uint64> choose_merge(const MetaPage &meta, size_t capacity) {
 // their place.
 void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids) {
     Collected rows;
-    rows.dim = meta.dim;
+    rows.stride = row_floats(meta);
     size_t total = 0;
     for (uint32 s = 0; s < meta.n_segments; s++)
         if (std::find(ids.begin(), ids.end(), meta.segments[s].id) != ids.end()) total += live(meta.segments[s]);
-    rows.vectors.reserve(total * meta.dim);
+    rows.rows.reserve(total * rows.stride);
     rows.tids.reserve(total);
+    const size_t attr_words = kyrodb::attr_row_words(meta.attributes);
     for (uint32 s = 0; s < meta.n_segments; s++) {
         const SegmentEntry &e = meta.segments[s];
         if (std::find(ids.begin(), ids.end(), e.id) == ids.end()) continue;
@@ -148,7 +149,12 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
         for (uint32 id = 0; id < e.count; id++) {
             if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
             const float *v = image.view.vector(id);
-            rows.vectors.insert(rows.vectors.end(), v, v + meta.dim);
+            rows.rows.insert(rows.rows.end(), v, v + meta.dim);
+            if (attr_words > 0) {
+                const size_t at = rows.rows.size();
+                rows.rows.resize(at + 2 * attr_words);
+                memcpy(&rows.rows[at], image.view.attr_row(id), sizeof(uint64) * attr_words);
+            }
             rows.tids.push_back(image.view.payload(id));
         }
     }
@@ -156,7 +162,7 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
         publish(index, nullptr, nullptr, ids);  // every row was deleted: nothing to build
     } else {
         SegmentEntry entry =
-            write_segment(index, meta, rows.vectors.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
+            write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
         publish(index, &entry, nullptr, ids);
     }
     pg_call([] { crash_point("merge.published"); });
@@ -205,7 +211,7 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
     pg_call([&] { read_meta(index, &meta); });
     const uint64 target = meta.hot_end;  // rows inserted meanwhile wait for the next flush
     const size_t capacity = segment_capacity(meta, size_t(maintenance_work_mem));
-    const Size record_size = hot_record_size(meta.dim);
+    const Size record_size = hot_record_size(row_floats(meta));
     uint64 moved = 0;
     bool room = true;
     while (meta.hot_start < target) {
@@ -218,9 +224,9 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
             merge(index, meta, ids);
         } else {
             Collected rows;
-            rows.dim = meta.dim;
+            rows.stride = row_floats(meta);
             rows.limit = std::min<uint64>(target - meta.hot_start, capacity);
-            rows.vectors.reserve(rows.limit * meta.dim);
+            rows.rows.reserve(rows.limit * rows.stride);
             rows.tids.reserve(rows.limit);
             HotScanEnd end;
             bool consistent = false;
@@ -242,7 +248,7 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
             if (rows.tids.empty()) {
                 publish(index, nullptr, &advance, {});  // every row was deleted: nothing to build
             } else {
-                SegmentEntry entry = write_segment(index, meta, rows.vectors.data(), rows.tids.data(),
+                SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(),
                                                    rows.tids.size(), [](size_t) {}, true);
                 publish(index, &entry, &advance, {});
             }

@@ -235,7 +235,7 @@ bool cache_usable() {
 }
 
 void cache_key(Relation index, uint32 metric, uint32 dim, uint64 instance, uint32 ef, const float *query,
-               std::vector<uint8> *out) {
+               const kyrodb::Filter &filter, std::vector<uint8> *out) {
     const RelFileNode &node = index->rd_node;
     const CacheKeyHeader h{kCacheKeyFormat, MyDatabaseId, RelationGetRelid(index),
                            metric,          dim,          ef,
@@ -244,6 +244,7 @@ void cache_key(Relation index, uint32 metric, uint32 dim, uint64 instance, uint3
     out->resize(sizeof h + query_bytes);
     memcpy(out->data(), &h, sizeof h);
     memcpy(out->data() + sizeof h, query, query_bytes);
+    filter.serialize(out);
 }
 
 bool cache_lookup(const std::vector<uint8> &key, kyrodb::CachedResult *out) {

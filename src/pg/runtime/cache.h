@@ -15,7 +15,8 @@ extern int cache_size_kb;      // kyrodb.cache_size
 
 // What an entry's key starts with: everything a scan's first stage depends on
 // besides the segments (whose ids and state are in the parts) and the query,
-// whose dim floats (as prepared for the metric) follow.
+// whose dim floats (as prepared for the metric) follow, then the scan's
+// filter (kyrodb::Filter::serialize).
 struct CacheKeyHeader {
     uint32 format;
     Oid database;
@@ -27,7 +28,7 @@ struct CacheKeyHeader {
     uint64 instance;  // the build's random id
 };
 static_assert(sizeof(CacheKeyHeader) == 40, "cache key header layout");
-constexpr uint32 kCacheKeyFormat = 1;
+constexpr uint32 kCacheKeyFormat = 2;  // 2: the filter follows the query
 
 // Registers kyrodb.cache_size, the shared memory and the model's refit worker
 // (at preload).
@@ -39,9 +40,9 @@ void cache_register();
 bool cache_usable();
 
 // The key of a first stage of `ef` on this index (the build `instance`) for
-// the prepared query.
+// the prepared query and filter.
 void cache_key(Relation index, uint32 metric, uint32 dim, uint64 instance, uint32 ef, const float *query,
-               std::vector<uint8> *out);
+               const kyrodb::Filter &filter, std::vector<uint8> *out);
 
 // A lookup as a query makes it (counted, and reported to the model); false on
 // a miss.

@@ -128,7 +128,7 @@ void load_image(Relation index, const MetaPage &meta, const SegmentEntry &entry,
     check_still_listed(index, entry);
     std::string error;
     if (!kyrodb::SegmentView::open(dst, entry.image_size, view, &error)) corrupt(index, entry, error);
-    if (view->count() != entry.count || view->dim() != meta.dim)
+    if (view->count() != entry.count || view->dim() != meta.dim || view->attributes() != meta.attributes)
         corrupt(index, entry, "it does not match its directory entry");
 }
 
@@ -311,13 +311,14 @@ bool local_image(Relation index, const MetaPage &meta, const SegmentEntry &entry
     return true;
 }
 
-void paged_image(Relation index, const SegmentEntry &entry, ImageRef *ref) {
+void paged_image(Relation index, const MetaPage &meta, const SegmentEntry &entry, ImageRef *ref) {
     report_fallback(kPaged, index, entry);
     auto paged = std::make_shared<PagedImage>(index, entry);
     std::string error;
     if (!kyrodb::PagedSegment::open(&paged->reader, entry.image_size, &paged->segment, &error))
         corrupt(index, entry, error);
-    if (paged->segment.count() != entry.count) corrupt(index, entry, "it does not match its directory entry");
+    if (paged->segment.count() != entry.count || paged->segment.attributes() != meta.attributes)
+        corrupt(index, entry, "it does not match its directory entry");
     ref->paged = paged;
 }
 
@@ -359,7 +360,7 @@ ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry 
         ref.view = local->second->view;
         ref.keep = local->second;
     } else if (!shared_image(index, meta, entry, key, &ref) && !local_image(index, meta, entry, key, may_page, &ref)) {
-        paged_image(index, entry, &ref);
+        paged_image(index, meta, entry, &ref);
     }
     ref.deleted = deleted_bits(index, entry, key);
     return ref;
@@ -376,19 +377,24 @@ void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *byt
 }
 
 float search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
-                   std::vector<kyrodb::Neighbor> *out, float radius, size_t beam) {
+                   const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out, float radius, size_t beam) {
     const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
-    if (image.paged) return searcher.search(image.paged->segment, query, ef, deleted, out, radius, beam);
-    return searcher.search(image.view, query, ef, deleted, out, radius, beam);
+    if (image.paged) return searcher.search(image.paged->segment, query, ef, deleted, filter, out, radius, beam);
+    return searcher.search(image.view, query, ef, deleted, filter, out, radius, beam);
 }
 
 void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
-                 std::vector<kyrodb::Neighbor> *out) {
+                 const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out) {
     const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
     if (image.paged)
-        searcher.exact(image.paged->segment, query, deleted, out);
+        searcher.exact(image.paged->segment, query, deleted, out, filter);
     else
-        searcher.exact(image.view, query, deleted, out);
+        searcher.exact(image.view, query, deleted, out, filter);
+}
+
+size_t image_matching_estimate(kyrodb::Searcher &searcher, const ImageRef &image, const kyrodb::Filter &filter) {
+    if (image.paged) return filter.impossible() ? 0 : image.paged->segment.count();  // no postings read
+    return searcher.matching_estimate(image.view, filter);
 }
 
 uint64 image_payload(const ImageRef &image, uint32 id) {

@@ -42,7 +42,8 @@ const char *meta_problem(Page page) {
     if (m->n_segments > uint32(kMaxSegments) || m->n_free > uint32(kMaxFreeExtents))
         return "its segment directory or free list is longer than the metapage holds";
     if (m->n_blocks < 2) return "its page count is impossible";
-    const uint64 rs = hot_record_size(m->dim);
+    if (m->attributes > kyrodb::kMaxAttributes) return "its attribute count is out of range";
+    const uint64 rs = hot_record_size(row_floats(*m));
     if (m->hot_start > m->hot_end || !BlockNumberIsValid(m->hot_head) || !BlockNumberIsValid(m->hot_tail) ||
         m->hot_head >= m->n_blocks || m->hot_tail >= m->n_blocks || m->hot_head_pos > m->hot_tail_pos ||
         m->hot_head_pos > m->hot_start * rs || m->hot_tail_pos > m->hot_end * rs ||
@@ -349,7 +350,7 @@ namespace {
 
 // The first two pages of an empty index: the metapage and the hot tier's page.
 void fill_initial_pages(Page metapage, Page hotpage, uint32 dim, kyrodb::Metric metric, uint32 m,
-                        uint32 ef_construction, uint32 quantization) {
+                        uint32 ef_construction, uint32 quantization, uint32 attributes) {
     init_page(metapage, kPageMeta);
     init_page(hotpage, kPageHot);
     set_page_used(hotpage, 0);
@@ -362,6 +363,7 @@ void fill_initial_pages(Page metapage, Page hotpage, uint32 dim, kyrodb::Metric 
     meta->m = m;
     meta->ef_construction = ef_construction;
     meta->quantization = quantization;
+    meta->attributes = attributes;
     std::random_device rd;
     meta->instance = (uint64(rd()) << 32) ^ rd() ^ uint64(GetCurrentTimestamp());
     meta->next_segment_id = 1;
@@ -373,14 +375,14 @@ void fill_initial_pages(Page metapage, Page hotpage, uint32 dim, kyrodb::Metric 
 }  // namespace
 
 void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
-                      uint32 ef_construction, uint32 quantization) {
+                      uint32 ef_construction, uint32 quantization, uint32 attributes) {
     if (fork == INIT_FORKNUM) {
         // The init fork of an unlogged index bypasses the buffer manager, as
         // core AMs write theirs: written, WAL-logged (Generic WAL would not log
         // it, the relation being unlogged) and synced, so that a crash reset
         // and a standby both find it.
         PGAlignedBlock pages[2];
-        fill_initial_pages(pages[0].data, pages[1].data, dim, metric, m, ef_construction, quantization);
+        fill_initial_pages(pages[0].data, pages[1].data, dim, metric, m, ef_construction, quantization, attributes);
         SMgrRelation smgr = RelationGetSmgr(index);
         for (BlockNumber blk = 0; blk < 2; blk++) {
             PageSetChecksumInplace(pages[blk].data, blk);
@@ -400,7 +402,7 @@ void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metri
     GenericXLogState *state = GenericXLogStart(index);
     Page metapage = GenericXLogRegisterBuffer(state, metabuf, GENERIC_XLOG_FULL_IMAGE);
     Page hotpage = GenericXLogRegisterBuffer(state, hotbuf, GENERIC_XLOG_FULL_IMAGE);
-    fill_initial_pages(metapage, hotpage, dim, metric, m, ef_construction, quantization);
+    fill_initial_pages(metapage, hotpage, dim, metric, m, ef_construction, quantization, attributes);
     GenericXLogFinish(state);
 
     UnlockReleaseBuffer(hotbuf);
@@ -434,13 +436,13 @@ uint32 grow_batch(const MetaPage &meta, uint32 needed) {
 
 }  // namespace
 
-uint32 hot_batch_rows(uint32 dim) {
+uint32 hot_batch_rows(uint32 row_floats) {
     // A batch reaches at most 3 pages, so that it is one WAL record: two
     // pages of data and the rest of the tail.
-    return uint32(Max(Size(1), 2 * kPageDataSize / hot_record_size(dim)));
+    return uint32(Max(Size(1), 2 * kPageDataSize / hot_record_size(row_floats)));
 }
 
-uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint32 count) {
+uint64 hot_append(Relation index, const uint64 *tids, const float *rows, uint32 count) {
     Buffer metabuf;
     AppendPage pages[kMaxRecordPages];
     int n = 0;
@@ -454,15 +456,16 @@ uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint
     for (;;) {
         metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
         const MetaPage *peek = meta_of(BufferGetPage(metabuf));
-        const Size one = hot_record_size(peek->dim);
+        const uint32 floats = row_floats(*peek);
+        const Size one = hot_record_size(floats);
         batch_size = one * count;
-        if (count == 0 || count > hot_batch_rows(peek->dim))
+        if (count == 0 || count > hot_batch_rows(floats))
             elog(ERROR, "kyrodb: hot-tier batch of %u rows", count);
         if (record == nullptr) {
             record = static_cast<char *>(palloc0(batch_size));
             for (uint32 i = 0; i < count; i++) {
                 memcpy(record + i * one, &tids[i], sizeof(uint64));
-                memcpy(record + i * one + sizeof(uint64), vectors + size_t(i) * peek->dim, sizeof(float) * peek->dim);
+                memcpy(record + i * one + sizeof(uint64), rows + size_t(i) * floats, sizeof(float) * floats);
             }
         }
         // lock_meta checked 0 <= off <= kPageDataSize.
@@ -588,7 +591,7 @@ uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint
 
 bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end,
               const HotScanEnd *from) {
-    const Size record_size = hot_record_size(meta.dim);
+    const Size record_size = hot_record_size(row_floats(meta));
     uint64 rec = from ? from->record : meta.hot_start;
     BlockNumber blk = from ? from->block : meta.hot_head;
     uint64 page_pos = from ? from->page_pos : meta.hot_head_pos;
@@ -644,7 +647,7 @@ bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *cont
 
 void hot_delete(Relation index, const MetaPage &meta, bool (*callback)(ItemPointer, void *), void *state,
                 uint64 *removed, uint64 *live) {
-    const Size record_size = hot_record_size(meta.dim);
+    const Size record_size = hot_record_size(row_floats(meta));
     BlockNumber blk = meta.hot_head;
     uint64 page_pos = meta.hot_head_pos;
     uint64 rec = meta.hot_start;

@@ -17,6 +17,7 @@ extern "C" {
 #include <cstdint>
 #include <vector>
 
+#include "kyrodb/filter.h"
 #include "kyrodb/metric.h"
 
 namespace kyrodb::pg {
@@ -71,7 +72,7 @@ struct MetaPage {
     uint64 instance;     // random per build: names this index's images in caches
     uint64 generation;   // changes on every flush, merge and vacuum
     uint64 next_segment_id;
-    // hot tier: records of (uint64 heap tid, float[dim]) appended to a page chain
+    // hot tier: records of (uint64 heap tid, element row) appended to a page chain
     uint64 hot_start;       // first record not yet flushed into a segment
     uint64 hot_end;         // records appended (published)
     BlockNumber hot_head;   // page holding the first byte of record hot_start (or the page before)
@@ -98,12 +99,20 @@ struct MetaPage {
     // merges leave the records after hot_start as they are). Appended like
     // quantization.
     uint32 hot_cleared;
+    // Filter attributes (the index's columns after the vector), stored after
+    // each vector in hot-tier records and segments. Appended like quantization.
+    uint32 attributes;
 };
 static_assert(sizeof(MetaPage) <= kPageDataSize, "metapage must fit in one page");
 
+// Floats of an element row: the vector, then its attribute row
+// (kyrodb/filter.h). Hot-tier records hold one after their TID, and rows
+// move between the hot tier, builds and merges in this form.
+inline uint32 row_floats(const MetaPage &m) { return uint32(kyrodb::row_floats(m.dim, m.attributes)); }
+
 // Records are 8-byte multiples, and so is a page's data: a record's TID
 // never crosses a page boundary (its vector may).
-inline Size hot_record_size(uint32 dim) { return TYPEALIGN(8, sizeof(uint64) + sizeof(float) * dim); }
+inline Size hot_record_size(uint32 row_floats) { return TYPEALIGN(8, sizeof(uint64) + sizeof(float) * row_floats); }
 static_assert(kPageDataSize % 8 == 0, "hot-tier TIDs must not cross pages");
 
 // Heap TIDs as 64-bit payloads; 0 is never a valid TID (offsets start at 1).
@@ -168,17 +177,17 @@ void read_stream_pages(Relation index, BlockNumber first, Size size, void *out);
 
 // Creates the metapage and an empty hot tier page on a new index (fork).
 void init_index_pages(Relation index, ForkNumber fork, uint32 dim, kyrodb::Metric metric, uint32 m,
-                      uint32 ef_construction, uint32 quantization);
+                      uint32 ef_construction, uint32 quantization, uint32 attributes);
 
-// Appends `count` hot-tier records (tids[i], vectors[i * dim ...]), at most
-// hot_batch_rows(dim) of them (so that they reach at most 3 pages and are
+// Appends `count` hot-tier records (tids[i], rows[i * row_floats ...]), at most
+// hot_batch_rows(row_floats) of them (so that they reach at most 3 pages and are
 // one WAL record with the metapage); returns the hot tier's rows after them.
-uint64 hot_append(Relation index, const uint64 *tids, const float *vectors, uint32 count);
-uint32 hot_batch_rows(uint32 dim);
+uint64 hot_append(Relation index, const uint64 *tids, const float *rows, uint32 count);
+uint32 hot_batch_rows(uint32 row_floats);
 
 // Visits the live hot-tier records [hot_start, hot_end) of `meta` in order,
-// while visit returns true, with each record's number. The vector pointer is
-// valid only during the call.
+// while visit returns true, with each record's number and element row (its
+// vector, then its attributes), valid only during the call.
 // Returns false, having decided nothing from page contents, if the chain is
 // not what `meta` describes (a flush freed its pages meanwhile): the caller
 // re-reads the metapage and starts again, or reports corruption if the

@@ -1,0 +1,205 @@
+#include "index/attributes.h"
+#include "index/index.h"
+#include "runtime/guard.h"
+
+extern "C" {
+#include "access/stratnum.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+}
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace kyrodb::pg {
+namespace {
+
+constexpr uint64 kHashSeed = 0x6b79726f4442ull;  // any fixed value: hashes are stored on disk
+
+int64 encode(Oid type, Datum d) {
+    switch (type) {
+        case INT2OID: return DatumGetInt16(d);
+        case INT4OID: return DatumGetInt32(d);
+        case INT8OID: return DatumGetInt64(d);
+        case BOOLOID: return DatumGetBool(d) ? 1 : 0;
+        case DATEOID: return DatumGetDateADT(d);
+        case TIMESTAMPOID: return DatumGetTimestamp(d);
+        case TIMESTAMPTZOID: return DatumGetTimestampTz(d);
+        case TEXTOID:
+        case VARCHAROID: {
+            text *t = DatumGetTextPP(d);
+            int64 h = int64(hash_bytes_extended(reinterpret_cast<const unsigned char *>(VARDATA_ANY(t)),
+                                                int(VARSIZE_ANY_EXHDR(t)), kHashSeed));
+            if (reinterpret_cast<Pointer>(t) != DatumGetPointer(d)) pfree(t);
+            return h;
+        }
+        case UUIDOID:
+            return int64(hash_bytes_extended(DatumGetUUIDP(d)->data, UUID_LEN, kHashSeed));
+        default:
+            elog(ERROR, "kyrodb: no attribute encoding for type %u", type);
+    }
+    pg_unreachable();
+}
+
+}  // namespace
+
+AttrKind attr_kind(Oid type) {
+    switch (type) {
+        case INT2OID:
+        case INT4OID:
+        case INT8OID:
+        case BOOLOID:
+        case DATEOID:
+        case TIMESTAMPOID:
+        case TIMESTAMPTZOID:
+            return AttrKind::Ordered;
+        case TEXTOID:
+        case VARCHAROID:
+        case UUIDOID:
+            return AttrKind::Hashed;
+        default:
+            return AttrKind::Unsupported;
+    }
+}
+
+uint32 check_index_columns(Relation index) {
+    const int natts = IndexRelationGetNumberOfKeyAttributes(index);
+    if (attr_kind(TupleDescAttr(index->rd_att, 0)->atttypid) != AttrKind::Unsupported)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+                        errmsg("the first column of a kyrodb index must be a vector"),
+                        errhint("Put the vector column first and the filter columns after it.")));
+    if (natts - 1 > int(kyrodb::kMaxAttributes))
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("a kyrodb index can have at most %u filter columns", kyrodb::kMaxAttributes)));
+    for (int a = 1; a < natts; a++) {
+        Form_pg_attribute att = TupleDescAttr(index->rd_att, a);
+        if (attr_kind(att->atttypid) == AttrKind::Unsupported)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("column %d of a kyrodb index has type %s, which cannot be a filter column", a + 1,
+                                   format_type_be(att->atttypid)),
+                            errdetail("Only the first column is a vector; the others are filter columns."),
+                            errhint("Filter columns can be int2, int4, int8, bool, date, timestamp, timestamptz, "
+                                    "text, varchar or uuid.")));
+        if (attr_kind(att->atttypid) == AttrKind::Hashed && OidIsValid(index->rd_indcollation[a]) &&
+            !get_collation_isdeterministic(index->rd_indcollation[a]))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("kyrodb filter columns do not support nondeterministic collations")));
+    }
+    return uint32(natts - 1);
+}
+
+void encode_attributes(const IndexCache &cache, const Datum *values, const bool *isnull, uint64 *row) {
+    if (cache.attributes == 0) return;
+    row[0] = 0;
+    for (uint32 a = 0; a < cache.attributes; a++) {
+        if (isnull[1 + a]) {
+            row[0] |= uint64(1) << a;
+            row[1 + a] = 0;
+        } else {
+            row[1 + a] = uint64(encode(cache.attr_types[a], values[1 + a]));
+        }
+    }
+}
+
+namespace {
+
+// One comparison `attribute <strategy> v` into the filter.
+void add_comparison(kyrodb::Filter *f, uint32 attr, StrategyNumber strategy, int64 v) {
+    constexpr int64 lowest = std::numeric_limits<int64>::min(), highest = std::numeric_limits<int64>::max();
+    switch (strategy) {
+        case BTLessStrategyNumber:
+            if (v == lowest) f->require_nothing();
+            else f->require_range(attr, lowest, v - 1);
+            break;
+        case BTLessEqualStrategyNumber: f->require_range(attr, lowest, v); break;
+        case BTEqualStrategyNumber: f->require_range(attr, v, v); break;
+        case BTGreaterEqualStrategyNumber: f->require_range(attr, v, highest); break;
+        case BTGreaterStrategyNumber:
+            if (v == highest) f->require_nothing();
+            else f->require_range(attr, v + 1, highest);
+            break;
+        default:
+            throw std::runtime_error("kyrodb: unknown scan key strategy");
+    }
+}
+
+// encode() for a caller holding C++ objects.
+int64 encode_guarded(Oid type, Datum d) {
+    int64 v = 0;
+    pg_call([&] { v = encode(type, d); });
+    return v;
+}
+
+}  // namespace
+
+bool scan_filter(const IndexCache &cache, const ScanKeyData *keys, int nkeys, kyrodb::Filter *out) {
+    bool recheck = false;
+    for (int k = 0; k < nkeys; k++) {
+        const ScanKeyData &key = keys[k];
+        const int attno = key.sk_attno;
+        if (attno < 2 || uint32(attno - 2) >= cache.attributes) throw std::runtime_error("kyrodb: scan key on the vector");
+        const uint32 attr = uint32(attno - 2);
+        const Oid column_type = cache.attr_types[attr];
+        if (key.sk_flags & SK_ISNULL) {
+            if (key.sk_flags & SK_SEARCHNULL) out->require_null(attr, true);
+            else if (key.sk_flags & SK_SEARCHNOTNULL) out->require_null(attr, false);
+            else out->require_nothing();  // a comparison with NULL is never true
+            continue;
+        }
+        // The right-hand side has its own type in cross-type operators (int4 = int8).
+        const Oid arg_type = OidIsValid(key.sk_subtype) ? key.sk_subtype : column_type;
+        if (attr_kind(column_type) == AttrKind::Hashed) {
+            recheck = true;
+            if (key.sk_strategy != BTEqualStrategyNumber) throw std::runtime_error("kyrodb: only = on a hashed column");
+        }
+        if (!(key.sk_flags & SK_SEARCHARRAY)) {
+            add_comparison(out, attr, key.sk_strategy, encode_guarded(arg_type, key.sk_argument));
+            continue;
+        }
+        // column <op> ANY(array): for = a set of values, for an inequality
+        // the most permissive element.
+        Oid elem_type = InvalidOid;
+        Datum *elems = nullptr;
+        bool *nulls = nullptr;
+        int n = 0;
+        pg_call([&] {
+            ArrayType *array = DatumGetArrayTypeP(key.sk_argument);
+            int16 typlen;
+            bool typbyval;
+            char typalign;
+            elem_type = ARR_ELEMTYPE(array);
+            get_typlenbyvalalign(elem_type, &typlen, &typbyval, &typalign);
+            deconstruct_array(array, elem_type, typlen, typbyval, typalign, &elems, &nulls, &n);
+        });
+        std::vector<int64> values;
+        for (int i = 0; i < n; i++)
+            if (!nulls[i]) values.push_back(encode_guarded(elem_type, elems[i]));
+        if (values.empty()) {
+            out->require_nothing();
+            continue;
+        }
+        switch (key.sk_strategy) {
+            case BTEqualStrategyNumber:
+                out->require_in(attr, std::move(values));
+                break;
+            case BTLessStrategyNumber:
+            case BTLessEqualStrategyNumber:
+                add_comparison(out, attr, key.sk_strategy, *std::max_element(values.begin(), values.end()));
+                break;
+            default:
+                add_comparison(out, attr, key.sk_strategy, *std::min_element(values.begin(), values.end()));
+                break;
+        }
+    }
+    return recheck;
+}
+
+}  // namespace kyrodb::pg

@@ -1,0 +1,37 @@
+// Filter columns: the index's columns after the vector, stored per element
+// as 64-bit attributes (kyrodb/filter.h), and the scan keys on them turned
+// into a kyrodb::Filter.
+#pragma once
+
+#include "pg.h"
+
+extern "C" {
+#include "access/skey.h"
+#include "utils/rel.h"
+}
+
+#include "kyrodb/filter.h"
+
+namespace kyrodb::pg {
+
+struct IndexCache;
+
+// Integers, booleans, dates and timestamps keep their order as int64;
+// text, varchar and uuid are hashed (equality only, and the executor
+// rechecks: two values may share a hash).
+enum class AttrKind : uint8 { Unsupported, Ordered, Hashed };
+AttrKind attr_kind(Oid type);
+
+// Errors unless the first column is a vector and every other one a
+// supported filter column; returns the number of filter columns.
+uint32 check_index_columns(Relation index);
+
+// An element's attribute row (attr_row_words(cache.attributes) words) from
+// the index columns' values.
+void encode_attributes(const IndexCache &cache, const Datum *values, const bool *isnull, uint64 *row);
+
+// The filter of a scan's keys. Returns whether the executor must recheck
+// them (some compare a hashed column).
+bool scan_filter(const IndexCache &cache, const ScanKeyData *keys, int nkeys, kyrodb::Filter *out);
+
+}  // namespace kyrodb::pg
