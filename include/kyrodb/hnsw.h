@@ -98,9 +98,10 @@ class Searcher {
     // (see set_use_sq8): returned distances and the covered distance are always exact.
     float search(const SegmentView &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                  std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
-    // Exact: every live element, ascending by distance (ties by id).
+    // Exact: every live element, ascending by distance (ties by id); `sorted` false: in no
+    // particular order (for a caller that selects from them itself).
     void exact(const SegmentView &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out,
-               const Filter *filter = nullptr);
+               const Filter *filter = nullptr, bool sorted = true);
 
     // Filtered: the same, returning only elements whose attribute row matches `filter` (null or
     // inactive: no filter; its attributes must exist in the image, or std::invalid_argument).
@@ -121,7 +122,7 @@ class Searcher {
                  std::vector<Neighbor> *out, float radius = kUnbounded, std::size_t beam = 0);
     // A paged segment is filtered by reading every element's attribute row (no postings).
     void exact(const PagedSegment &seg, const float *query, const uint64_t *deleted, std::vector<Neighbor> *out,
-               const Filter *filter = nullptr);
+               const Filter *filter = nullptr, bool sorted = true);
 
     // SQ8 images (SegmentView only; PagedSegment searches on floats): when on (the default), the
     // approximate search traverses the graph (upper-level descent, level-0 beam, the scan of
@@ -158,7 +159,7 @@ class Searcher {
                      const Filter *filter, std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
     void exact_any(const Graph &seg, const float *query, const uint64_t *deleted, const Filter *filter,
-                   std::vector<Neighbor> *out);
+                   std::vector<Neighbor> *out, bool sorted);
     // Starts a new search over `count` elements: afterwards nothing is marked visited. O(1) except
     // when the marks grow or the epoch wraps (every 65,535 searches).
     void new_visit(uint32_t count);

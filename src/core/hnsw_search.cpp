@@ -295,7 +295,7 @@ float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef,
         return -std::numeric_limits<float>::infinity();
     }
     if (ef >= seg.count()) {  // the answer is all of it: exactly
-        exact_any(seg, query, deleted, filter, out);
+        exact_any(seg, query, deleted, filter, out, true);
         return std::numeric_limits<float>::infinity();
     }
     if (filter != nullptr) return search_accept(seg, query, ef, LiveMatching<Graph>{seg, deleted, *filter}, out, radius, beam);
@@ -318,7 +318,7 @@ float Searcher::search_accept(const Graph &seg, const float *query, std::size_t 
 
 template <class Graph>
 void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *deleted, const Filter *filter,
-                         std::vector<Neighbor> *out) {
+                         std::vector<Neighbor> *out, bool sorted) {
     out->clear();
     if (filter != nullptr && !filter->active()) filter = nullptr;
     if (filter != nullptr) {
@@ -347,17 +347,28 @@ void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *d
         }
         ranges_.clear();
         condition_ranges(*best, seg.postings(best->attr), count, &ranges_);
+        // The elements are scattered over the image: fetching a few postings ahead hides most of
+        // the memory latency.
         const Posting *postings = seg.postings(best->attr);
-        for (const auto &r : ranges_)
+        const std::size_t bytes = std::size_t(seg.dim()) * sizeof(float);
+        constexpr uint32_t kAhead = 8;
+        for (const auto &r : ranges_) {
+            for (uint32_t k = r.first; k < std::min(r.second, r.first + kAhead); k++)
+                prefetch_vector(seg.vector(postings[k].id), bytes);
             for (uint32_t k = r.first; k < r.second; k++) {
+                if (k + kAhead < r.second) {
+                    prefetch_vector(seg.vector(postings[k + kAhead].id), bytes);
+                    __builtin_prefetch(seg.attr_row(postings[k + kAhead].id));
+                }
                 const uint32_t i = postings[k].id;
                 if (!is_deleted(deleted, i) && filter->matches(seg.attr_row(i))) take(i);
             }
+        }
     } else {
         for (uint32_t i = 0; i < count; i++)
             if (!is_deleted(deleted, i) && filter->matches(seg.attr_row(i))) take(i);
     }
-    std::sort(out->begin(), out->end(), ResultOrder());
+    if (sorted) std::sort(out->begin(), out->end(), ResultOrder());
 }
 
 std::size_t Searcher::matching_estimate(const SegmentView &seg, const Filter &filter) {
@@ -381,8 +392,8 @@ float Searcher::search(const SegmentView &seg, const float *query, std::size_t e
     return search_any(seg, query, ef, deleted, filter, out, radius, beam);
 }
 void Searcher::exact(const SegmentView &seg, const float *query, const uint64_t *deleted,
-                     std::vector<Neighbor> *out, const Filter *filter) {
-    exact_any(seg, query, deleted, filter, out);
+                     std::vector<Neighbor> *out, const Filter *filter, bool sorted) {
+    exact_any(seg, query, deleted, filter, out, sorted);
 }
 float Searcher::search(const PagedSegment &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                        std::vector<Neighbor> *out, float radius, std::size_t beam) {
@@ -393,8 +404,8 @@ float Searcher::search(const PagedSegment &seg, const float *query, std::size_t 
     return search_any(seg, query, ef, deleted, filter, out, radius, beam);
 }
 void Searcher::exact(const PagedSegment &seg, const float *query, const uint64_t *deleted,
-                     std::vector<Neighbor> *out, const Filter *filter) {
-    exact_any(seg, query, deleted, filter, out);
+                     std::vector<Neighbor> *out, const Filter *filter, bool sorted) {
+    exact_any(seg, query, deleted, filter, out, sorted);
 }
 
 }  // namespace kyrodb

@@ -124,6 +124,7 @@ ImageRef segment_image(Relation index, const MetaPage &meta, const SegmentEntry 
 float search_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query, size_t ef,
                    const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out,
                    float radius = kyrodb::Searcher::kUnbounded, size_t beam = 0);
+// Every live element that matches `filter`, in no particular order.
 void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
                  const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out);
 // At most how many elements match `filter` (from the postings; a paged image: all).

@@ -386,10 +386,11 @@ float search_image(kyrodb::Searcher &searcher, const ImageRef &image, const floa
 void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float *query,
                  const kyrodb::Filter *filter, std::vector<kyrodb::Neighbor> *out) {
     const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
+    // The scan selects the nearest itself: no need to sort them all.
     if (image.paged)
-        searcher.exact(image.paged->segment, query, deleted, out, filter);
+        searcher.exact(image.paged->segment, query, deleted, out, filter, false);
     else
-        searcher.exact(image.view, query, deleted, out, filter);
+        searcher.exact(image.view, query, deleted, out, filter, false);
 }
 
 size_t image_matching_estimate(kyrodb::Searcher &searcher, const ImageRef &image, const kyrodb::Filter &filter) {
