@@ -8,6 +8,7 @@
 // exactly once, with the vector the heap holds. Raises ERROR
 // (index_corrupted) on the first problem, naming it.
 #include "runtime/guard.h"
+#include "index/attributes.h"
 #include "index/index.h"
 #include "type/vector.h"
 
@@ -130,7 +131,8 @@ void check_page_kinds(Relation index, const MetaPage &meta) {
 // Where an indexed row lives, and its vector.
 struct Indexed {
     const float *vector;
-    bool seen;  // found by the heap scan
+    const void *attrs;  // its attribute row (attr_row_words words, maybe unaligned), or null
+    bool seen;          // found by the heap scan
 };
 
 struct HeapCheck {
@@ -138,6 +140,7 @@ struct HeapCheck {
     kyrodb::Metric metric;
     uint32 dim;
     float *prepared;   // dim floats
+    const IndexCache *cache;
     uint64 checked;
     uint64 missing;
     uint64 differ;
@@ -160,7 +163,13 @@ void check_heap_row(Relation, ItemPointer tid, Datum *values, bool *isnull, bool
         bad = encode_tid(tid);
     } else {
         found->second.seen = true;
-        if (memcmp(found->second.vector, h->prepared, sizeof(float) * h->dim) != 0) {
+        bool same = memcmp(found->second.vector, h->prepared, sizeof(float) * h->dim) == 0;
+        if (same && found->second.attrs != nullptr) {
+            uint64 attrs[1 + kyrodb::kMaxAttributes];
+            encode_attributes(*h->cache, values, isnull, attrs);
+            same = memcmp(found->second.attrs, attrs, sizeof(uint64) * kyrodb::attr_row_words(h->cache->attributes)) == 0;
+        }
+        if (!same) {
             h->differ++;
             bad = encode_tid(tid);
         }
@@ -177,14 +186,14 @@ std::string tid_text(uint64 v) {
 
 struct HotCollect {
     std::vector<uint64> *tids;
-    std::vector<float> *vectors;
-    uint32 dim;
+    std::vector<float> *rows;
+    uint32 stride;  // floats of an element row
 };
 
-bool collect_hot_row(void *context, uint64, uint64 tid, const float *vector) {
+bool collect_hot_row(void *context, uint64, uint64 tid, const float *row) {
     auto *c = static_cast<HotCollect *>(context);
     c->tids->push_back(tid);  // capacity reserved: no allocation
-    c->vectors->insert(c->vectors->end(), vector, vector + c->dim);
+    c->rows->insert(c->rows->end(), row, row + c->stride);
     return true;
 }
 
@@ -230,8 +239,9 @@ bool verify(Relation index, Snapshot snapshot) {
     std::vector<uint64> hot_tids;
     std::vector<float> hot_vectors;
     hot_tids.reserve(meta.hot_end - meta.hot_start);
-    hot_vectors.reserve((meta.hot_end - meta.hot_start) * meta.dim);
-    HotCollect hot{&hot_tids, &hot_vectors, meta.dim};
+    const uint32 stride = row_floats(meta);
+    hot_vectors.reserve((meta.hot_end - meta.hot_start) * stride);
+    HotCollect hot{&hot_tids, &hot_vectors, stride};
     bool consistent = false;
     pg_call([&] { consistent = hot_scan(index, meta, collect_hot_row, &hot, nullptr); });
     if (!consistent) fail("the hot tier's chain does not hold records " + std::to_string(meta.hot_start) + " to " +
@@ -250,7 +260,8 @@ bool verify(Relation index, Snapshot snapshot) {
         std::string error;
         if (!kyrodb::SegmentView::open(bytes, e.image_size, &views[s], &error))
             fail(segment_name(e) + "'s image is invalid: " + error);
-        if (views[s].count() != e.count || views[s].dim() != meta.dim || views[s].metric() != metric)
+        if (views[s].count() != e.count || views[s].dim() != meta.dim || views[s].metric() != metric ||
+            views[s].attributes() != meta.attributes)
             fail(segment_name(e) + "'s image does not match its directory entry");
         deleted[s].assign((e.count + 63) / 64, 0);
         void *bits = deleted[s].data();
@@ -266,15 +277,17 @@ bool verify(Relation index, Snapshot snapshot) {
 
     // Every live element of the index once.
     std::unordered_map<uint64, Indexed> rows;
-    auto add = [&](uint64 tid, const float *vector, const std::string &where) {
-        if (!rows.emplace(tid, Indexed{vector, false}).second)
+    auto add = [&](uint64 tid, const float *vector, const void *attrs, const std::string &where) {
+        if (!rows.emplace(tid, Indexed{vector, meta.attributes > 0 ? attrs : nullptr, false}).second)
             fail("heap row " + tid_text(tid) + " is indexed twice (again in " + where + ")");
     };
-    for (size_t i = 0; i < hot_tids.size(); i++) add(hot_tids[i], &hot_vectors[i * meta.dim], "the hot tier");
+    for (size_t i = 0; i < hot_tids.size(); i++)
+        add(hot_tids[i], &hot_vectors[i * stride], &hot_vectors[i * stride + meta.dim], "the hot tier");
     for (uint32 s = 0; s < meta.n_segments; s++)
         for (uint32 id = 0; id < views[s].count(); id++)
             if (!((deleted[s][id / 64] >> (id % 64)) & 1))
-                add(views[s].payload(id), views[s].vector(id), segment_name(meta.segments[s]));
+                add(views[s].payload(id), views[s].vector(id), meta.attributes > 0 ? views[s].attr_row(id) : nullptr,
+                    segment_name(meta.segments[s]));
     if (standby) {
         MetaPage now;
         pg_call([&] { read_meta(index, &now); });
@@ -285,7 +298,9 @@ bool verify(Relation index, Snapshot snapshot) {
     if (!heapallindexed) return true;
 
     std::vector<float> prepared(meta.dim);
-    HeapCheck check{&rows, metric, meta.dim, prepared.data(), 0, 0, 0, 0};
+    IndexCache cache;
+    pg_call([&] { cache = index_cache(index); });
+    HeapCheck check{&rows, metric, meta.dim, prepared.data(), &cache, 0, 0, 0, 0};
     pg_call([&] {
         Relation heap = table_open(IndexGetRelation(RelationGetRelid(index), false), AccessShareLock);
         IndexInfo *info = BuildIndexInfo(index);
@@ -297,7 +312,7 @@ bool verify(Relation index, Snapshot snapshot) {
     if (check.missing > 0 || check.differ > 0)
         fail(std::to_string(check.missing) + " of " + std::to_string(check.checked) +
              " heap rows are not in the index and " + std::to_string(check.differ) +
-             " are indexed with another vector (the first: heap row " + tid_text(check.first_bad) + ")");
+             " are indexed with another vector or filter values (the first: heap row " + tid_text(check.first_bad) + ")");
     return true;
 }
 
