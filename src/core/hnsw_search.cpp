@@ -349,6 +349,9 @@ void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *d
         condition_ranges(*best, seg.postings(best->attr), count, &ranges_);
         // The elements are scattered over the image: fetching a few postings ahead hides most of
         // the memory latency.
+        // With one condition the postings are exactly its matches: the rows need no test (a
+        // read saved per element).
+        const bool test_rows = filter->conditions().size() > 1;
         const Posting *postings = seg.postings(best->attr);
         const std::size_t bytes = std::size_t(seg.dim()) * sizeof(float);
         constexpr uint32_t kAhead = 8;
@@ -358,10 +361,10 @@ void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *d
             for (uint32_t k = r.first; k < r.second; k++) {
                 if (k + kAhead < r.second) {
                     prefetch_vector(seg.vector(postings[k + kAhead].id), bytes);
-                    __builtin_prefetch(seg.attr_row(postings[k + kAhead].id));
+                    if (test_rows) __builtin_prefetch(seg.attr_row(postings[k + kAhead].id));
                 }
                 const uint32_t i = postings[k].id;
-                if (!is_deleted(deleted, i) && filter->matches(seg.attr_row(i))) take(i);
+                if (!is_deleted(deleted, i) && (!test_rows || filter->matches(seg.attr_row(i)))) take(i);
             }
         }
     } else {

@@ -99,6 +99,7 @@ struct ScanState {
     uint64 returned = 0;
     std::vector<kyrodb::Neighbor> results;
     std::vector<Candidate> candidates;
+    std::vector<uint32> exact_segments;  // of this stage
     uint64 instance = 0;  // of the build the directory belongs to
     bool first_stage = true;
     // The result cache, for the first stage: the key, what it held, and what
@@ -388,10 +389,37 @@ void run_stage(ScanState &s) {
             found = &s.results;
             all_exact = false;
         }
-        for (const kyrodb::Neighbor &n : *found)
-            if (!seg.was_returned(n.id)) s.candidates.push_back({n.distance, i, n.id, image_payload(seg.image, n.id)});
+        if (seg.exact)
+            s.exact_segments.push_back(i);  // their candidates once the frontier is known
+        else
+            for (const kyrodb::Neighbor &n : *found)
+                if (!seg.was_returned(n.id)) s.candidates.push_back({n.distance, i, n.id, image_payload(seg.image, n.id)});
         if (image_read_garbage(seg.image)) paged_inconsistent(s, seg);
     }
+    // An exact segment can hold many rows (a filter's matches), of which this
+    // stage takes only those up to the frontier or, with no frontier, the
+    // nearest ef: only they become candidates (reading a TID costs a cache miss).
+    size_t omitted = 0;
+    for (uint32 i : s.exact_segments) {
+        Segment &seg = s.segments[i];
+        std::vector<kyrodb::Neighbor> &all = seg.exact_results;
+        size_t upto = all.size();
+        if (all_exact) {
+            upto = std::min(all.size(), s.ef + seg.returned.size());
+            std::nth_element(all.begin(), all.begin() + upto, all.end(),
+                             [](const kyrodb::Neighbor &a, const kyrodb::Neighbor &b) { return a.distance < b.distance; });
+        }
+        size_t pushed = 0;
+        for (size_t k = 0; k < upto; k++) {
+            const kyrodb::Neighbor &n = all[k];
+            if (n.distance > frontier || seg.was_returned(n.id)) continue;
+            s.candidates.push_back({n.distance, i, n.id, image_payload(seg.image, n.id)});
+            pushed++;
+        }
+        const size_t left = all.size() - std::min(all.size(), seg.returned.size());  // not returned yet
+        omitted += left - std::min(left, pushed);
+    }
+    s.exact_segments.clear();
     if (s.paged && !s.locked) check_directory_unchanged(s);
     if (caching) store_parts(s, hit);
     s.first_stage = false;
@@ -406,7 +434,7 @@ void run_stage(ScanState &s) {
     if (all_exact) {
         take = std::min(take, s.ef);
         std::nth_element(s.candidates.begin(), s.candidates.begin() + take, s.candidates.end(), nearer);
-        if (take == s.candidates.size()) s.finished = true;
+        if (take == s.candidates.size() && omitted == 0) s.finished = true;
     }
     std::sort(s.candidates.begin(), s.candidates.begin() + take, nearer);
     s.ready.clear();
