@@ -2,7 +2,7 @@
 // against exact answers, throughput and tail latency, with Postgres and hnswlib as baselines.
 //
 //   kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]
-//                 [--phases load,build,search,filtered,zipf,cache,insert,merge,hot,copyload,grow] [--data DIR (.data)]
+//                 [--phases load,build,search,filtered,hybrid,zipf,cache,insert,merge,hot,copyload,grow] [--data DIR (.data)]
 //                 [--dim D (synthetic only, 128)] [--build-mem MEM (maintenance_work_mem of every build, 2GB)]
 //                 [--quantization none|sq8 (index option of every index built, none)]
 //
@@ -23,6 +23,11 @@
 //           hnswlib per ef_search (recall@10, qps: in process, 1 thread), hnswlib (seconds: build, 2 threads)
 // filtered  kyrodb-filter-1pct, kyrodb-filter-10pct at ef_search 40 (recall@10, rows_returned, p50_ms,
 //           p99_ms, qps)
+// hybrid    kyrodb-executor-filter-<sel> at ef_search 40 and kyrodb-index-filter-<sel> at 40 and 80 (recall@10,
+//           rows_returned, qps, p50_ms, p99_ms), sel = 0.1pct (sel01 = h(id) % 1000), 1pct (category),
+//           10pct (category10), 50pct (category < 50), 100pct, 1pct-two (category10 and sel01 < 100):
+//           the executor filtering above items_idx, then an index with those filter columns
+//           (kyrodb-index-filter: build_seconds, bytes), built for the phase and dropped after it
 // zipf      kyrodb at ef_search 40 (recall@10, qps, p50_ms, p99_ms): 20,000 queries, Zipf(1.1) over the pool
 // cache     kyrodb-cache-off, kyrodb-cache-on, kyrodb-cache-on-inserts at ef_search 40 (hit_rate, recall@10, qps,
 //           p50_ms, p99_ms, hit_p50_ms, hit_p99_ms, miss_p50_ms, miss_p99_ms; insert_rows_s): the result cache,
@@ -714,6 +719,82 @@ void phase_filtered(PGconn *c) {
     }
 }
 
+// The hash the hybrid phase selects rows by (also in its SQL): the vectors come in id order.
+uint64_t row_hash(uint64_t id) { return (id * 2654435761ull) % 4294967291ull; }
+
+// Filter columns (issue: hybrid search). The same filtered queries answered by the executor above
+// the single-column index items_idx, then by an index with the filter columns, items_hybrid
+// (embedding, category, category10, sel01), built for the phase and dropped after it.
+void phase_hybrid(PGconn *c) {
+    require(c, "hybrid", true);
+    if (data.nrows() != data.n) die("phase hybrid needs the table as loaded: run load,build first");
+    exec(c, "ALTER TABLE items ADD COLUMN IF NOT EXISTS sel01 int");
+    exec(c, "UPDATE items SET sel01 = (id::bigint * 2654435761) % 4294967291 % 1000 WHERE sel01 IS DISTINCT FROM "
+            "(id::bigint * 2654435761) % 4294967291 % 1000");
+    exec(c, "VACUUM ANALYZE items");
+    exec(c, "DROP INDEX IF EXISTS items_hybrid");
+    const char *op = data.metric == Metric::L2 ? "<->" : "<=>";
+    struct Kind {
+        const char *name, *where;  // where: the condition on $2
+        std::function<bool(std::size_t q, uint32_t id)> keep;
+        std::function<uint32_t(std::size_t q)> param;
+    };
+    const std::vector<Kind> kinds = {
+        {"0.1pct", "sel01 = $2", [](std::size_t q, uint32_t id) { return row_hash(id) % 1000 == q % 1000; },
+         [](std::size_t q) { return uint32_t(q % 1000); }},
+        {"1pct", "category = $2", [](std::size_t q, uint32_t id) { return id % 100 == q % 100; },
+         [](std::size_t q) { return uint32_t(q % 100); }},
+        {"10pct", "category10 = $2", [](std::size_t q, uint32_t id) { return id % 10 == q % 10; },
+         [](std::size_t q) { return uint32_t(q % 10); }},
+        {"50pct", "category < $2", [](std::size_t, uint32_t id) { return id % 100 < 50; },
+         [](std::size_t) { return 50u; }},
+        {"100pct", "category >= $2", [](std::size_t, uint32_t) { return true; }, [](std::size_t) { return 0u; }},
+        {"1pct-two", "category10 = $2 AND sel01 < 100",
+         [](std::size_t q, uint32_t id) { return id % 10 == q % 10 && row_hash(id) % 1000 < 100; },
+         [](std::size_t q) { return uint32_t(q % 10); }},
+    };
+    std::vector<std::size_t> all = first_queries(data.nq);
+    std::vector<Truth> truths;
+    for (const Kind &k : kinds) truths.push_back(brute_force(data, kK, k.keep));
+    auto measure = [&](const char *system, int ef) {
+        exec(c, "SET kyrodb.ef_search = " + std::to_string(ef));
+        for (std::size_t i = 0; i < kinds.size(); i++) {
+            const Kind &k = kinds[i];
+            const std::string stmt = std::string("hybrid_") + system + "_" + std::to_string(ef) + "_" + k.name;
+            prepare(c, stmt.c_str(), std::string("SELECT id FROM items WHERE ") + k.where + " ORDER BY embedding " + op +
+                                         " $1 LIMIT 10", {vector_oid, kInt4Oid});
+            std::vector<std::string> second(data.nq);
+            for (std::size_t q = 0; q < data.nq; q++) second[q] = int4(k.param(q));
+            Run r = run_queries(c, stmt.c_str(), all, truths[i], &second, 20);
+            const std::string name = std::string("kyrodb-") + system + "-" + k.name;
+            emit("hybrid", name.c_str(), ef, 1, "recall@10", r.recall());
+            emit("hybrid", name.c_str(), ef, 1, "rows_returned", r.rows_per_query());
+            emit_run("hybrid", name.c_str(), ef, r, false);
+            fprintf(stderr, "hybrid %s (ef %d): recall %.4f, %.2f rows, %.0f qps, p50 %.2f p99 %.2f ms\n", name.c_str(),
+                    ef, r.recall(), r.rows_per_query(), r.qps(), r.ms(0.5), r.ms(0.99));
+        }
+    };
+    measure("executor-filter", kDefaultEf);
+    exec(c, "SET maintenance_work_mem = '" + opt.build_mem + "'");
+    std::string opclass = data.metric == Metric::L2 ? "vector_l2_ops" : "vector_cosine_ops";
+    auto t0 = Clock::now();
+    exec(c, "CREATE INDEX items_hybrid ON items USING kyrodb (embedding " + opclass + ", category, category10, sel01)");
+    const double build_s = seconds(t0);
+    exec(c, "RESET maintenance_work_mem");
+    emit("hybrid", "kyrodb-index-filter", 0, 1, "build_seconds", build_s);
+    emit("hybrid", "kyrodb-index-filter", 0, 1, "bytes", std::stod(value(c, "SELECT pg_relation_size('items_hybrid')")));
+    fprintf(stderr, "hybrid: items_hybrid built in %.0f s\n", build_s);
+    // The filtered plans must use the new index; say so if the planner picks the old one.
+    const std::string plan = value(c, std::string("EXPLAIN (COSTS OFF) SELECT id FROM items WHERE category = 3 ORDER BY "
+                                                  "embedding ") + op + " (SELECT embedding FROM items LIMIT 1) LIMIT 10");
+    if (plan.find("items_hybrid") == std::string::npos)
+        fprintf(stderr, "hybrid: the planner does not use items_hybrid for a filtered query\n");
+    measure("index-filter", kDefaultEf);
+    measure("index-filter", 80);
+    exec(c, "DROP INDEX items_hybrid");
+    exec(c, "SET kyrodb.ef_search = " + std::to_string(kDefaultEf));
+}
+
 // 20,000 requests, Zipf(1.1) over queries 0..distinct-1 (seed 4). Query q is rank q + 1: the popular
 // queries are a random few, the queries being random draws.
 std::vector<std::size_t> zipf_stream(std::size_t distinct) {
@@ -1197,7 +1278,7 @@ void phase_merge(PGconn *c) {
 
 [[noreturn]] void usage() {
     die("usage: kyrodb_driver --conn CONNINFO [--dataset synthetic|fashion|minilm] [--n N] [--queries Q]\n"
-        "                     [--phases load,build,search,filtered,zipf,cache,insert,merge,hot,copyload,grow] [--data DIR]\n"
+        "                     [--phases load,build,search,filtered,hybrid,zipf,cache,insert,merge,hot,copyload,grow] [--data DIR]\n"
         "                     [--dim D]");
 }
 
@@ -1226,7 +1307,7 @@ int main(int argc, char **argv) {
         phases.push_back(opt.phases.substr(pos, comma - pos));
         pos = comma + 1;
         const std::string &p = phases.back();
-        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "zipf" && p != "cache" &&
+        if (p != "load" && p != "build" && p != "search" && p != "filtered" && p != "hybrid" && p != "zipf" && p != "cache" &&
             p != "insert" && p != "merge" && p != "hot" && p != "copyload" && p != "grow")
             die("unknown phase '" + p + "' (load, build, search, filtered, zipf, cache, insert, merge, hot, copyload, grow)");
     }
@@ -1254,6 +1335,7 @@ int main(int argc, char **argv) {
         else if (p == "build") phase_build(c);
         else if (p == "search") phase_search(c);
         else if (p == "filtered") phase_filtered(c);
+        else if (p == "hybrid") phase_hybrid(c);
         else if (p == "zipf") phase_zipf(c);
         else if (p == "cache") phase_cache(c);
         else if (p == "insert") phase_insert(c);
