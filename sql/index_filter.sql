@@ -6,7 +6,7 @@ SET kyrodb.flush_threshold = 100000;  -- no background flush: each step is this 
 CREATE TABLE filt (
   id int PRIMARY KEY, v vector(6),
   i2 int2, i4 int4, i8 int8, b bool, d date, ts timestamp, tz timestamptz,
-  t text, vc varchar(20), u uuid, meta jsonb);
+  t text, vc varchar(20), u uuid, meta jsonb, tags int4[], labels text[], big int8[]);
 CREATE FUNCTION filt_row(i int) RETURNS filt LANGUAGE sql AS $$
   SELECT i, (SELECT array_agg(sin(i * 0.37 + j * 1.9) + cos(i * 0.011 * j)) FROM generate_series(1, 6) j)::vector,
     CASE WHEN i % 17 = 0 THEN NULL ELSE (i % 7 - 3)::int2 END,
@@ -20,10 +20,13 @@ CREATE FUNCTION filt_row(i int) RETURNS filt LANGUAGE sql AS $$
     CASE i % 4 WHEN 0 THEN 'Zürich' WHEN 1 THEN '東京' WHEN 2 THEN '' ELSE NULL END,
     'tag' || (i % 5),
     CASE WHEN i % 13 = 0 THEN NULL ELSE md5((i % 9)::text)::uuid END,
-    jsonb_build_object('lang', CASE WHEN i % 3 = 0 THEN 'de' ELSE 'en' END)
+    jsonb_build_object('lang', CASE WHEN i % 3 = 0 THEN 'de' ELSE 'en' END),
+    CASE WHEN i % 19 = 0 THEN NULL WHEN i % 19 = 1 THEN '{}' ELSE ARRAY[i % 10, i % 33, 100 + i % 7] END,
+    CASE WHEN i % 29 = 0 THEN NULL ELSE ARRAY['a' || (i % 6), 'Ü' || (i % 4), CASE WHEN i % 5 = 0 THEN NULL END] END,
+    ARRAY[i::int8 * 1000000007 % 50, 5000000000 + i % 3]
 $$;
 INSERT INTO filt SELECT (filt_row(i)).* FROM generate_series(1, 3000) i;
-CREATE INDEX filt_idx ON filt USING kyrodb (v, i2, i4, i8, b, d, ts, tz, t, vc, u, (meta->>'lang'))
+CREATE INDEX filt_idx ON filt USING kyrodb (v, i2, i4, i8, b, d, ts, tz, t, vc, u, (meta->>'lang'), tags, labels, big)
   WITH (m = 4, ef_construction = 16);
 ANALYZE filt;
 
@@ -32,6 +35,7 @@ SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE i4 BETWEEN 3 AND 5 AND i2 IS NOT NULL ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE t = 'Zürich' AND u IS NULL AND b ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE meta->>'lang' = 'de' AND i8 > 5::int4 ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE tags && '{3,4}' AND labels @> '{a1}' ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
 -- what the index does not answer stays a filter above it
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE i4 = 3 OR i4 = 4 ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE t > 'a' ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
@@ -86,7 +90,11 @@ INSERT INTO conditions VALUES
   ('t = ''Zürich'''), ('t = ''東京'''), ('t = '''''), ('t IS NULL'), ('t = ''zürich'''),
   ('vc = ''tag3'''), ('u = md5(''4'')::uuid'), ('u IS NULL'),
   ('meta->>''lang'' = ''de'' AND i4 < 20'),
-  ('i4 = 7 AND t = ''東京'' AND b IS NOT NULL');
+  ('i4 = 7 AND t = ''東京'' AND b IS NOT NULL'),
+  ('tags && ''{3}'''), ('tags && ''{3, 32, 1000}'''), ('tags @> ''{3, 13}'''), ('tags @> ''{}'''), ('tags && ''{}'''),
+  ('tags IS NULL'), ('tags @> ''{1, NULL}'''), ('tags && ''{NULL, 5}'''),
+  ('labels @> ''{a1, Ü3}'''), ('labels && ''{a9}'''), ('labels @> ''{a2}'' AND tags && ''{104}'''),
+  ('big && ''{5000000001}'''), ('big @> ''{7, 5000000000}''');
 SELECT cond, (check_filter(cond)).* FROM conditions ORDER BY cond;
 -- IN lists: an executor filter on PostgreSQL 15, answers just as complete
 SELECT (check_filter('i4 IN (1, 2, NULL)')).*, (check_filter('t IN (''Zürich'', ''東京'')')).*;

@@ -3,7 +3,8 @@
 -- on them inside the vector search:
 --   CREATE INDEX ON docs USING kyrodb (embedding vector_cosine_ops, tenant_id, lang);
 -- Ordered types answer <, <=, =, >=, > (and so BETWEEN and = ANY); text,
--- varchar and uuid are stored as hashes and answer = only.
+-- varchar and uuid are stored as hashes and answer = only; int4[], int8[] and
+-- text[] answer && and @>.
 \echo Use "ALTER EXTENSION kyrodb UPDATE TO '0.2.0'" to load this file. \quit
 
 
@@ -105,3 +106,20 @@ CREATE OPERATOR CLASS text_ops
 CREATE OPERATOR CLASS uuid_ops
 	DEFAULT FOR TYPE uuid USING kyrodb AS
 	OPERATOR 3 =;
+
+-- Arrays are stored as a 64-bit signature of their elements and answer
+-- overlap and containment (rechecked by the executor).
+CREATE OPERATOR CLASS int4_array_ops
+	DEFAULT FOR TYPE int4[] USING kyrodb AS
+	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 @> (anyarray, anyarray);
+
+CREATE OPERATOR CLASS int8_array_ops
+	DEFAULT FOR TYPE int8[] USING kyrodb AS
+	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 @> (anyarray, anyarray);
+
+CREATE OPERATOR CLASS text_array_ops
+	DEFAULT FOR TYPE text[] USING kyrodb AS
+	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 @> (anyarray, anyarray);

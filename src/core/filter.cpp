@@ -11,7 +11,12 @@ bool AttrCondition::matches(const uint64_t *row) const {
     if (is_null) return false;
     const int64_t v = int64_t(row[1 + attr]);
     if (v < lo || v > hi) return false;
-    return !in_set || std::binary_search(values.begin(), values.end(), v);
+    if (in_set && !std::binary_search(values.begin(), values.end(), v)) return false;
+    const uint64_t sig = uint64_t(v);
+    if ((sig & all_bits) != all_bits) return false;
+    if (overlap)
+        return std::any_of(overlaps.begin(), overlaps.end(), [sig](uint64_t m) { return (sig & m) == m; });
+    return true;
 }
 
 AttrCondition &Filter::condition(uint32_t attr) {
@@ -70,10 +75,27 @@ void Filter::require_in(uint32_t attr, std::vector<int64_t> values) {
     settle(c);
 }
 
+void Filter::require_all_bits(uint32_t attr, uint64_t bits) {
+    AttrCondition &c = condition(attr);
+    if (c.want_null) impossible_ = true;
+    c.all_bits |= bits;
+}
+
+void Filter::require_overlap(uint32_t attr, std::vector<uint64_t> element_bits) {
+    std::sort(element_bits.begin(), element_bits.end());
+    element_bits.erase(std::unique(element_bits.begin(), element_bits.end()), element_bits.end());
+    AttrCondition &c = condition(attr);
+    if (c.want_null || element_bits.empty()) impossible_ = true;
+    // Both must hold; keeping the one with fewer elements keeps the filter a superset of the
+    // rows (the caller rechecks).
+    if (!c.overlap || element_bits.size() < c.overlaps.size()) c.overlaps = std::move(element_bits);
+    c.overlap = true;
+}
+
 void Filter::require_null(uint32_t attr, bool is_null) {
     AttrCondition &c = condition(attr);
     const bool constrained = c.in_set || c.lo != std::numeric_limits<int64_t>::min() ||
-                             c.hi != std::numeric_limits<int64_t>::max();
+                             c.hi != std::numeric_limits<int64_t>::max() || c.all_bits != 0 || c.overlap;
     if (is_null) {
         if (constrained) impossible_ = true;
         c.want_null = true;
@@ -105,11 +127,14 @@ void Filter::serialize(std::vector<uint8_t> *out) const {
     if (impossible_) return;
     for (const AttrCondition &c : conditions_) {
         put<uint32_t>(out, c.attr);
-        put<uint32_t>(out, (c.want_null ? 1u : 0u) | (c.in_set ? 2u : 0u));
+        put<uint32_t>(out, (c.want_null ? 1u : 0u) | (c.in_set ? 2u : 0u) | (c.overlap ? 4u : 0u));
         put<int64_t>(out, c.lo);
         put<int64_t>(out, c.hi);
         put<uint32_t>(out, uint32_t(c.values.size()));
         for (int64_t v : c.values) put<int64_t>(out, v);
+        put<uint64_t>(out, c.all_bits);
+        put<uint32_t>(out, uint32_t(c.overlaps.size()));
+        for (uint64_t m : c.overlaps) put<uint64_t>(out, m);
     }
 }
 
@@ -123,14 +148,18 @@ bool Filter::parse(const uint8_t *bytes, std::size_t size, Filter *out) {
     } else {
         for (uint32_t i = 0; i < n; i++) {
             AttrCondition c;
-            uint32_t flags, nv;
+            uint32_t flags, nv, nm;
             if (!take(p, end, &c.attr) || !take(p, end, &flags) || !take(p, end, &c.lo) || !take(p, end, &c.hi) ||
-                !take(p, end, &nv) || c.attr >= kMaxAttributes || flags > 3 || nv > std::size_t(end - p) / 8)
+                !take(p, end, &nv) || c.attr >= kMaxAttributes || flags > 7 || nv > std::size_t(end - p) / 8)
                 return false;
             c.want_null = (flags & 1) != 0;
             c.in_set = (flags & 2) != 0;
+            c.overlap = (flags & 4) != 0;
             c.values.resize(nv);
             for (int64_t &v : c.values) take(p, end, &v);
+            if (!take(p, end, &c.all_bits) || !take(p, end, &nm) || nm > std::size_t(end - p) / 8) return false;
+            c.overlaps.resize(nm);
+            for (uint64_t &m : c.overlaps) take(p, end, &m);
             if (!f.conditions_.empty() && f.conditions_.back().attr >= c.attr) return false;
             if (!std::is_sorted(c.values.begin(), c.values.end())) return false;
             f.conditions_.push_back(std::move(c));
@@ -156,6 +185,10 @@ std::size_t condition_ranges(const AttrCondition &c, const Posting *postings, ui
         ranges->push_back({uint32_t(a - begin), uint32_t(b - begin)});
         return std::size_t(b - a);
     };
+    if (c.all_bits != 0 || c.overlap) {  // a signature: every non-NULL element
+        const Posting *nulls = std::lower_bound(begin, end, std::make_pair(1u, std::numeric_limits<int64_t>::min()), before);
+        return add(begin, nulls);
+    }
     if (c.want_null) {
         const Posting *first = std::lower_bound(begin, end, std::make_pair(1u, std::numeric_limits<int64_t>::min()), before);
         return add(first, end);

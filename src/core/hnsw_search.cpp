@@ -16,17 +16,10 @@ inline bool is_deleted(const uint64_t *deleted, uint32_t i) {
     return deleted != nullptr && ((deleted[i >> 6] >> (i & 63)) & 1) != 0;
 }
 
-// Which elements a search may return. Live: not deleted. LiveMatching: also matching a filter.
+// Which elements a search may keep: those not deleted.
 struct Live {
     const uint64_t *deleted;
     bool operator()(uint32_t i) const { return !is_deleted(deleted, i); }
-};
-template <class Graph>
-struct LiveMatching {
-    const Graph &seg;
-    const uint64_t *deleted;
-    const Filter &filter;
-    bool operator()(uint32_t i) const { return !is_deleted(deleted, i) && filter.matches(seg.attr_row(i)); }
 };
 
 void check_filter(const Filter &filter, uint32_t attributes) {
@@ -153,9 +146,8 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
         }
     }
 
-    // Beam search on level 0. Deleted nodes, and with a filter those that fail it, are expanded
-    // like any other but never kept as results, and the search goes on until it holds ef
-    // acceptable results (or runs out of nodes).
+    // Beam search on level 0. Deleted nodes are expanded like any other but never kept as
+    // results, and the search goes on until it holds ef live results (or runs out of nodes).
     new_visit(count);
     uint16_t *const visited = visited_.data();
     const uint16_t epoch = epoch_;
@@ -298,8 +290,12 @@ float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef,
         exact_any(seg, query, deleted, filter, out, true);
         return std::numeric_limits<float>::infinity();
     }
-    if (filter != nullptr) return search_accept(seg, query, ef, LiveMatching<Graph>{seg, deleted, *filter}, out, radius, beam);
-    return search_accept(seg, query, ef, Live{deleted}, out, radius, beam);
+    const float covered = search_accept(seg, query, ef, Live{deleted}, out, radius, beam);
+    if (filter != nullptr)
+        out->erase(std::remove_if(out->begin(), out->end(),
+                                  [&](const Neighbor &n) { return !filter->matches(seg.attr_row(n.id)); }),
+                   out->end());
+    return covered;
 }
 
 template <class Graph, class Accept>
@@ -349,9 +345,9 @@ void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *d
         condition_ranges(*best, seg.postings(best->attr), count, &ranges_);
         // The elements are scattered over the image: fetching a few postings ahead hides most of
         // the memory latency.
-        // With one condition the postings are exactly its matches: the rows need no test (a
-        // read saved per element).
-        const bool test_rows = filter->conditions().size() > 1;
+        // With one condition on values the postings are exactly its matches: the rows need no
+        // test (a read saved per element). A signature's postings name every element.
+        const bool test_rows = filter->conditions().size() > 1 || best->all_bits != 0 || best->overlap;
         const Posting *postings = seg.postings(best->attr);
         const std::size_t bytes = std::size_t(seg.dim()) * sizeof(float);
         constexpr uint32_t kAhead = 8;

@@ -87,6 +87,35 @@ TEST(Filter, ConditionsCombine) {
     EXPECT_TRUE(empty_in.impossible());
 }
 
+TEST(Filter, SignaturesAnswerOverlapAndContainment) {
+    // attribute 0 holds the signature of the set {3, 5}
+    std::vector<uint64_t> row(kyrodb::attr_row_words(1), 0);
+    row[1] = kyrodb::signature_bits(3) | kyrodb::signature_bits(5);
+    Filter contains;
+    contains.require_all_bits(0, kyrodb::signature_bits(3) | kyrodb::signature_bits(5));
+    EXPECT_TRUE(contains.matches(row.data()));
+    contains.require_all_bits(0, kyrodb::signature_bits(62 | (61 << 6)));
+    EXPECT_FALSE(contains.matches(row.data()));
+    Filter overlap;
+    overlap.require_overlap(0, {kyrodb::signature_bits(62 | (61 << 6)), kyrodb::signature_bits(5)});
+    EXPECT_TRUE(overlap.matches(row.data()));
+    Filter disjoint;
+    disjoint.require_overlap(0, {kyrodb::signature_bits(62 | (61 << 6))});
+    EXPECT_FALSE(disjoint.matches(row.data()));
+    Filter nothing;
+    nothing.require_overlap(0, {});
+    EXPECT_TRUE(nothing.impossible());
+    std::vector<uint64_t> null_row(kyrodb::attr_row_words(1), 0);
+    null_row[0] = 1;
+    EXPECT_FALSE(overlap.matches(null_row.data()));
+    std::vector<uint8_t> bytes;
+    overlap.serialize(&bytes);
+    Filter back;
+    ASSERT_TRUE(Filter::parse(bytes.data(), bytes.size(), &back));
+    EXPECT_TRUE(back.matches(row.data()));
+    EXPECT_FALSE(back.matches(null_row.data()));
+}
+
 TEST(Filter, SerializeRoundTrip) {
     Filter f;
     f.require_in(2, {7, 1, 3});
@@ -199,14 +228,18 @@ TEST_F(FilteredSegment, ExactAndSearchMatchBruteForce) {
                 searcher.exact(seg, query, del, &out, &f);
                 ASSERT_EQ(out.size(), want.size());
                 for (std::size_t k = 0; k < out.size(); k++) ASSERT_EQ(out[k].id, want[k]);
-                // search(): only matching live elements, ef of them when that many exist
-                searcher.search(seg, query, 40, del, &f, &out);
-                EXPECT_EQ(out.size(), std::min<std::size_t>(40, want.size()));
-                for (const Neighbor &n : out) {
-                    std::vector<uint64_t> a = attr_row(n.id);
-                    ASSERT_TRUE(f.matches(a.data()));
-                    ASSERT_FALSE(del && ((del[n.id / 64] >> (n.id % 64)) & 1));
-                }
+                // search(): the unfiltered search's matching results, with its covered distance
+                std::vector<Neighbor> all;
+                const float covered_all = searcher.search(seg, query, 40, del, &all);
+                const float covered = searcher.search(seg, query, 40, del, &f, &out);
+                EXPECT_EQ(covered, covered_all);
+                std::vector<uint32_t> expected;
+                for (const Neighbor &n : all)
+                    if (f.matches(attr_row(n.id).data())) expected.push_back(n.id);
+                ASSERT_EQ(out.size(), expected.size());
+                for (std::size_t k = 0; k < out.size(); k++) ASSERT_EQ(out[k].id, expected[k]);
+                // ... which, wide enough, finds the nearest matching elements
+                searcher.search(seg, query, 4000, del, &f, &out);
                 std::size_t k = std::min<std::size_t>(10, want.size());
                 for (std::size_t j = 0; j < k; j++)
                     hits += std::any_of(out.begin(), out.begin() + std::min(k, out.size()),

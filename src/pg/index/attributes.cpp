@@ -23,9 +23,65 @@ namespace kyrodb::pg {
 namespace {
 
 constexpr uint64 kHashSeed = 0x6b79726f4442ull;  // any fixed value: hashes are stored on disk
+// Strategies of the array operator classes (after btree's 1..5).
+constexpr StrategyNumber kOverlapStrategy = 6;   // &&
+constexpr StrategyNumber kContainsStrategy = 7;  // @>
+
+uint64 hash_text(Datum d) {
+    text *t = DatumGetTextPP(d);
+    uint64 h = hash_bytes_extended(reinterpret_cast<const unsigned char *>(VARDATA_ANY(t)), int(VARSIZE_ANY_EXHDR(t)),
+                                   kHashSeed);
+    if (reinterpret_cast<Pointer>(t) != DatumGetPointer(d)) pfree(t);
+    return h;
+}
+
+// The hash of an array element: integers of any width by value, text by its bytes.
+uint64 element_hash(Oid type, Datum d) {
+    int64 v;
+    switch (type) {
+        case INT4OID: v = DatumGetInt32(d); break;
+        case INT8OID: v = DatumGetInt64(d); break;
+        case TEXTOID: return hash_text(d);
+        default: elog(ERROR, "kyrodb: no signature for arrays of type %u", type);
+    }
+    return hash_bytes_extended(reinterpret_cast<const unsigned char *>(&v), sizeof v, kHashSeed);
+}
+
+// The signature bits of each element of an array datum, palloc'd (*n of
+// them; nulls skipped, *has_null says whether there were any).
+uint64 *element_bits(Datum d, int *n, bool *has_null) {
+    ArrayType *array = DatumGetArrayTypeP(d);
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
+    Datum *elems;
+    bool *nulls;
+    int count;
+    deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &elems, &nulls, &count);
+    uint64 *bits = static_cast<uint64 *>(palloc(sizeof(uint64) * Max(count, 1)));
+    *n = 0;
+    *has_null = false;
+    for (int i = 0; i < count; i++) {
+        if (nulls[i]) *has_null = true;
+        else bits[(*n)++] = kyrodb::signature_bits(element_hash(ARR_ELEMTYPE(array), elems[i]));
+    }
+    return bits;
+}
 
 int64 encode(Oid type, Datum d) {
     switch (type) {
+        case INT4ARRAYOID:
+        case INT8ARRAYOID:
+        case TEXTARRAYOID: {
+            bool has_null;
+            int n;
+            uint64 *bits = element_bits(d, &n, &has_null);
+            uint64 sig = 0;
+            for (int i = 0; i < n; i++) sig |= bits[i];
+            pfree(bits);
+            return int64(sig);
+        }
         case INT2OID: return DatumGetInt16(d);
         case INT4OID: return DatumGetInt32(d);
         case INT8OID: return DatumGetInt64(d);
@@ -34,13 +90,8 @@ int64 encode(Oid type, Datum d) {
         case TIMESTAMPOID: return DatumGetTimestamp(d);
         case TIMESTAMPTZOID: return DatumGetTimestampTz(d);
         case TEXTOID:
-        case VARCHAROID: {
-            text *t = DatumGetTextPP(d);
-            int64 h = int64(hash_bytes_extended(reinterpret_cast<const unsigned char *>(VARDATA_ANY(t)),
-                                                int(VARSIZE_ANY_EXHDR(t)), kHashSeed));
-            if (reinterpret_cast<Pointer>(t) != DatumGetPointer(d)) pfree(t);
-            return h;
-        }
+        case VARCHAROID:
+            return int64(hash_text(d));
         case UUIDOID:
             return int64(hash_bytes_extended(DatumGetUUIDP(d)->data, UUID_LEN, kHashSeed));
         default:
@@ -65,6 +116,10 @@ AttrKind attr_kind(Oid type) {
         case VARCHAROID:
         case UUIDOID:
             return AttrKind::Hashed;
+        case INT4ARRAYOID:
+        case INT8ARRAYOID:
+        case TEXTARRAYOID:
+            return AttrKind::Signature;
         default:
             return AttrKind::Unsupported;
     }
@@ -87,8 +142,8 @@ uint32 check_index_columns(Relation index) {
                                    format_type_be(att->atttypid)),
                             errdetail("Only the first column is a vector; the others are filter columns."),
                             errhint("Filter columns can be int2, int4, int8, bool, date, timestamp, timestamptz, "
-                                    "text, varchar or uuid.")));
-        if (attr_kind(att->atttypid) == AttrKind::Hashed && OidIsValid(index->rd_indcollation[a]) &&
+                                    "text, varchar, uuid, int4[], int8[] or text[].")));
+        if (attr_kind(att->atttypid) != AttrKind::Ordered && OidIsValid(index->rd_indcollation[a]) &&
             !get_collation_isdeterministic(index->rd_indcollation[a]))
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("kyrodb filter columns do not support nondeterministic collations")));
@@ -152,6 +207,25 @@ bool scan_filter(const IndexCache &cache, const ScanKeyData *keys, int nkeys, ky
             if (key.sk_flags & SK_SEARCHNULL) out->require_null(attr, true);
             else if (key.sk_flags & SK_SEARCHNOTNULL) out->require_null(attr, false);
             else out->require_nothing();  // a comparison with NULL is never true
+            continue;
+        }
+        if (attr_kind(column_type) == AttrKind::Signature) {
+            recheck = true;
+            uint64 *elements = nullptr;
+            int n = 0;
+            bool has_null = false;
+            pg_call([&] { elements = element_bits(key.sk_argument, &n, &has_null); });
+            std::vector<uint64> bits(elements, elements + n);
+            if (key.sk_strategy == kOverlapStrategy) {
+                out->require_overlap(attr, std::move(bits));  // NULL elements overlap nothing
+            } else if (key.sk_strategy == kContainsStrategy) {
+                if (has_null) out->require_nothing();  // no array contains a NULL element
+                uint64 all = 0;
+                for (uint64 b : bits) all |= b;
+                out->require_all_bits(attr, all);
+            } else {
+                throw std::runtime_error("kyrodb: unknown strategy on an array column");
+            }
             continue;
         }
         // The right-hand side has its own type in cross-type operators (int4 = int8).

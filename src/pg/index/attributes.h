@@ -18,8 +18,9 @@ struct IndexCache;
 
 // Integers, booleans, dates and timestamps keep their order as int64;
 // text, varchar and uuid are hashed (equality only, and the executor
-// rechecks: two values may share a hash).
-enum class AttrKind : uint8 { Unsupported, Ordered, Hashed };
+// rechecks: two values may share a hash); int4[], int8[] and text[] are
+// signatures of their elements (&& and @>, rechecked too).
+enum class AttrKind : uint8 { Unsupported, Ordered, Hashed, Signature };
 AttrKind attr_kind(Oid type);
 
 // Errors unless the first column is a vector and every other one a

@@ -5,8 +5,9 @@
 // offered, so such queries get every row from a sequential scan.
 //
 // Conditions on filter columns are answered inside the search: it returns
-// only matching rows, walking the graph (about 1/selectivity times the
-// elements of an unfiltered search) or, for selective filters, computing the
+// only matching rows, from the graph walk (whose stages widen until LIMIT
+// rows match, as they would for a filter applied above the index, which the
+// planner does not charge for either) or, for selective filters, from the
 // distances of the matching rows only, whichever is cheaper.
 #include "index/index.h"
 
@@ -38,7 +39,7 @@ void cost_estimate(PlannerInfo *root, IndexPath *path, double, Cost *startup, Co
     const double fraction = std::clamp(*selectivity, 1.0 / tuples, 1.0);
     // HNSW visits about ef * m0 elements per level walked; the images are in
     // memory, so a visit costs a distance computation, not a page read.
-    double visits = std::min(tuples, ef_search * 32.0 * std::max(1.0, std::log(tuples) / std::log(16.0)) / fraction);
+    double visits = std::min(tuples, ef_search * 32.0 * std::max(1.0, std::log(tuples) / std::log(16.0)));
     if (path->indexclauses != NIL) visits = std::min(visits, 1.5 * tuples * fraction);  // the matching rows only
     *startup = visits * cpu_operator_cost * 4 + random_page_cost;
     *total = *startup + tuples * fraction * cpu_index_tuple_cost;
