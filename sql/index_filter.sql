@@ -135,6 +135,18 @@ CREATE INDEX ON filt USING kyrodb (v, meta);
 CREATE INDEX ON filt USING kyrodb (v, (v::real[]));
 CREATE INDEX ON filt USING kyrodb (i4, v);
 CREATE INDEX ON filt USING kyrodb (v, v);
+-- a domain column is stored as its base type
+CREATE DOMAIN tenant_id AS int4 CHECK (VALUE > 0);
+CREATE TABLE dom (id int, v vector(2), t tenant_id);
+INSERT INTO dom SELECT i, ARRAY[sin(i), cos(i)], 1 + i % 3 FROM generate_series(1, 300) i;
+CREATE INDEX ON dom USING kyrodb (v, t);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM dom WHERE t = 2 ORDER BY v <-> '[1,0]' LIMIT 3;
+SELECT count(*) FILTER (WHERE t <> 2) AS wrong, count(*) AS rows
+  FROM (SELECT id, t FROM dom WHERE t = 2 ORDER BY v <-> '[1,0]' LIMIT 50) s;
+RESET enable_seqscan;
+DROP TABLE dom;
+DROP DOMAIN tenant_id;
 -- a bare boolean column is not rewritten to `= true` for a kyrodb index
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE b ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE b = true ORDER BY v <-> '[1,0,0,0,0,1]' LIMIT 5;

@@ -8,6 +8,7 @@ extern "C" {
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 }
 
 namespace kyrodb::pg {
@@ -59,7 +60,7 @@ const IndexCache &index_cache(Relation index) {
         cache->dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
         cache->attributes = uint32(IndexRelationGetNumberOfKeyAttributes(index) - 1);
         for (uint32 a = 0; a < cache->attributes && a < kyrodb::kMaxAttributes; a++)
-            cache->attr_types[a] = TupleDescAttr(index->rd_att, a + 1)->atttypid;
+            cache->attr_types[a] = getBaseType(TupleDescAttr(index->rd_att, a + 1)->atttypid);  // domains: their base
         cache->row_floats = uint32(kyrodb::row_floats(uint32(Max(cache->dim, 0)), cache->attributes));
         index->rd_amcache = cache;
     }

@@ -127,7 +127,7 @@ AttrKind attr_kind(Oid type) {
 
 uint32 check_index_columns(Relation index) {
     const int natts = IndexRelationGetNumberOfKeyAttributes(index);
-    if (attr_kind(TupleDescAttr(index->rd_att, 0)->atttypid) != AttrKind::Unsupported)
+    if (attr_kind(getBaseType(TupleDescAttr(index->rd_att, 0)->atttypid)) != AttrKind::Unsupported)
         ereport(ERROR, (errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
                         errmsg("the first column of a kyrodb index must be a vector"),
                         errhint("Put the vector column first and the filter columns after it.")));
@@ -136,14 +136,15 @@ uint32 check_index_columns(Relation index) {
                         errmsg("a kyrodb index can have at most %u filter columns", kyrodb::kMaxAttributes)));
     for (int a = 1; a < natts; a++) {
         Form_pg_attribute att = TupleDescAttr(index->rd_att, a);
-        if (attr_kind(att->atttypid) == AttrKind::Unsupported)
+        const Oid type = getBaseType(att->atttypid);  // a domain is stored as its base type
+        if (attr_kind(type) == AttrKind::Unsupported)
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("column %d of a kyrodb index has type %s, which cannot be a filter column", a + 1,
                                    format_type_be(att->atttypid)),
                             errdetail("Only the first column is a vector; the others are filter columns."),
                             errhint("Filter columns can be int2, int4, int8, bool, date, timestamp, timestamptz, "
                                     "text, varchar, uuid, int4[], int8[] or text[].")));
-        if (attr_kind(att->atttypid) != AttrKind::Ordered && OidIsValid(index->rd_indcollation[a]) &&
+        if (attr_kind(type) != AttrKind::Ordered && OidIsValid(index->rd_indcollation[a]) &&
             !get_collation_isdeterministic(index->rd_indcollation[a]))
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("kyrodb filter columns do not support nondeterministic collations")));
