@@ -19,6 +19,12 @@
 // grows with it; below LIMIT, the stages after the first (widths 2 ef, 4 ef,
 // ...) find the rest, costing about what one search of the final width does.
 //
+// Conditions on filter columns (attributes.cpp) become a kyrodb::Filter: the
+// hot tier skips rows that fail it, a segment whose postings say few rows
+// match is scanned exactly over those rows only, and otherwise the graph walk
+// leaves non-matching rows out of its results, the stages widening it until
+// the executor has its LIMIT.
+//
 // The result cache (cache.cpp) holds first stages: per segment searched with
 // HNSW, its results and what the search was called with (the segment's
 // tombstone generation, radius and beam). A hit reuses a part only when the
