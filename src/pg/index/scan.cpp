@@ -94,6 +94,7 @@ struct ScanState {
     bool started = false;
     bool finished = false;
     size_t ef = 0;
+    size_t first_ef = 0;     // of the first stage
     uint64 generation = 0;   // of the directory the scan started from
     bool paged = false;      // some segment is read from pages
     bool locked = false;     // holding the maintenance lock (shared) until the scan ends
@@ -240,6 +241,7 @@ void start(Relation index, ScanState &s) {
         s.ef = std::max(ef_search, 1);
         kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
     }
+    s.first_ef = s.ef;
     if (s.cache == CacheUse::Lookup && (exact_search || !cache_usable())) s.cache = CacheUse::Off;
     // A scan starts over when the directory moves under it. On a primary, after
     // a few tries it holds off flushes and merges (the maintenance lock,
@@ -311,14 +313,16 @@ const kyrodb::Filter *filter_of(const ScanState &s) { return s.filter.active() ?
 
 // Whether to scan a segment exactly rather than walk its graph. Unfiltered: a
 // beam this wide visits about as many elements as an exact scan. Filtered:
-// the exact scan reads the postings of `matching` elements, while a walk
-// visits about (8 ef) / selectivity elements, so it is cheaper when
-// matching^2 < 8 ef count (at 1,000,000 elements and ef 40: below 1.8 %).
+// the exact scan reads the postings of `matching` elements, while the walks
+// of the stages, widening until LIMIT rows match, visit about (8 ef) /
+// selectivity elements in all, so it is cheaper when matching^2 < 8 ef count
+// (at 1,000,000 elements and ef 40: below 1.8 %). Decided with the first
+// stage's ef: the later stages' walks are what that estimate counted.
 bool scan_exactly(const ScanState &s, const Segment &seg) {
     if (exact_search || s.ef * 8 >= seg.entry.count) return true;
     if (!s.filter.active()) return false;
     const double matching = double(image_matching_estimate(searcher(), seg.image, s.filter));
-    return matching * matching <= 8.0 * double(s.ef) * double(seg.entry.count);
+    return matching * matching <= 8.0 * double(s.first_ef) * double(seg.entry.count);
 }
 
 // A first-stage search with the cache: the cached part when it is reusable,
