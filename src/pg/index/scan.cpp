@@ -483,8 +483,11 @@ void rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
         fresh->cache = CacheUse::Lookup;
         if (keys != nullptr && nkeys > 0) memmove(scan->keyData, keys, nkeys * sizeof(ScanKeyData));
         if (orderbys != nullptr && norderbys > 0) memmove(scan->orderByData, orderbys, norderbys * sizeof(ScanKeyData));
-        fresh->recheck = scan->numberOfKeys > 0 &&
-                         scan_filter(index_cache(scan->indexRelation), scan->keyData, scan->numberOfKeys, &fresh->filter);
+        if (scan->numberOfKeys > 0) {
+            IndexCache cache;
+            pg_call([&] { cache = index_cache(scan->indexRelation); });
+            fresh->recheck = scan_filter(cache, scan->keyData, scan->numberOfKeys, &fresh->filter);
+        }
         if (scan->numberOfOrderBys == 0)
             pg_call([] {
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
