@@ -53,16 +53,8 @@ my %scripts = (
 	'flush.sql' => "SELECT kyrodb_flush('items_idx');\n",
 	'compare.sql' => "\\set q random(1, 200)\nBEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT compare_cached(:q);\nCOMMIT;\n",
 );
-my @files;
-while (my ($name, $body) = each %scripts) {
-	my $path = "${PostgreSQL::Test::Utils::tmp_check}/$name";
-	open my $f, '>', $path or die;
-	print $f $body;
-	close $f;
-	my $weight = { 'insert.sql' => 40, 'delete.sql' => 15, 'query.sql' => 40, 'filtered.sql' => 10,
-	               'vacuum.sql' => 1, 'flush.sql' => 1, 'compare.sql' => 10 }->{$name};
-	push @files, '-f', "$path\@$weight";
-}
+my @files = pgbench_files(\%scripts, { 'insert.sql' => 40, 'delete.sql' => 15, 'query.sql' => 40, 'filtered.sql' => 10,
+	'vacuum.sql' => 1, 'flush.sql' => 1, 'compare.sql' => 10 });
 $node->command_ok(['pgbench', '-n', '-c', '4', '-j', '2', '-T', '20', @files,
 	'-h', $node->host, '-p', $node->port, 'postgres'], 'concurrent workload finishes without errors');
 

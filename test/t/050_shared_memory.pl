@@ -191,14 +191,7 @@ my %scripts = (
 	'approx.sql' => "SET kyrodb.exact_search = off;\n\\set q random(1, 100)\n"
 	  . "SELECT id FROM items ORDER BY v <-> (SELECT v FROM queries WHERE id = :q) LIMIT 10;\n",
 );
-my @files;
-for my $name (sort keys %scripts) {
-	my $path = "${PostgreSQL::Test::Utils::tmp_check}/$name";
-	open my $f, '>', $path or die;
-	print $f $scripts{$name};
-	close $f;
-	push @files, '-f', $path;
-}
+my @files = pgbench_files(\%scripts, {});
 my ($bench_out, $bench_err) = ('', '');
 my $bench = do {
 	local $ENV{PGAPPNAME} = 'kyrodb_stream';    # the test's other connections carry the script's name

@@ -81,16 +81,8 @@ my %scripts = (
 	'vacuum.sql' => "VACUUM docs;\n",
 	'flush.sql' => "SELECT kyrodb_flush('docs_idx');\n",
 );
-my @files;
-for my $name (sort keys %scripts) {
-	my $path = "${PostgreSQL::Test::Utils::tmp_check}/$name";
-	open my $f, '>', $path or die;
-	print $f $scripts{$name};
-	close $f;
-	my $weight = { 'insert.sql' => 40, 'delete.sql' => 10, 'tiny.sql' => 40, 'stream.sql' => 10,
-	               'vacuum.sql' => 1, 'flush.sql' => 1 }->{$name};
-	push @files, '-f', "$path\@$weight";
-}
+my @files = pgbench_files(\%scripts, { 'insert.sql' => 40, 'delete.sql' => 10, 'tiny.sql' => 40, 'stream.sql' => 10,
+	'vacuum.sql' => 1, 'flush.sql' => 1 });
 $node->command_ok(['pgbench', '-n', '-c', '4', '-j', '2', '-T', '20', @files,
 	'-h', $node->host, '-p', $node->port, 'postgres'], 'tenant workload finishes without errors');
 my ($checks, $not_exact, $foreign) = split /\|/, $node->safe_psql('postgres',

@@ -6,7 +6,7 @@ use Exporter 'import';
 use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(copy_from_command crash_and_restart kyrodb_node rows_not_found);
+our @EXPORT = qw(copy_from_command crash_and_restart kyrodb_node pgbench_files rows_not_found);
 
 # A hard crash: SIGKILL to the postmaster and to every one of its processes
 # at once (as a power cut would leave them), then a restart, which runs crash
@@ -47,6 +47,22 @@ sub copy_from_command {
 	my $connstr = $node->connstr('postgres');
 	system('bash', '-c', "set -o pipefail; $command | psql -X -q -d \"$connstr\" -c 'COPY $table FROM STDIN'") == 0
 	  or die "loading $table failed";
+}
+
+# pgbench's -f arguments for SCRIPTS (file name => body), written to the
+# test's temporary directory, each with its weight in WEIGHTS (file name =>
+# weight) if it has one.
+sub pgbench_files {
+	my ($scripts, $weights) = @_;
+	my @files;
+	for my $name (sort keys %$scripts) {
+		my $path = "${PostgreSQL::Test::Utils::tmp_check}/$name";
+		open my $f, '>', $path or die "cannot write $path: $!";
+		print $f $scripts->{$name};
+		close $f;
+		push @files, '-f', defined $weights->{$name} ? "$path\@$weights->{$name}" : $path;
+	}
+	return @files;
 }
 
 # Rows of TABLE (id, v) missing from the index. Every row must come out of
