@@ -165,13 +165,18 @@ std::string value(PGconn *c, const std::string &sql) {
     return v;
 }
 
-PGconn *connect() {
-    PGconn *c = PQconnectdb(opt.conn.c_str());
-    if (PQstatus(c) != CONNECTION_OK) die(std::string("cannot connect: ") + PQerrorMessage(c));
+// The settings every session starts with, and each phase after RESET ALL.
+void session_defaults(PGconn *c) {
     exec(c, "SET client_min_messages = warning");
     // Every phase measures the index itself, except cache, which turns the result cache on; a
     // server without one refuses the setting, which changes nothing then.
     PQclear(PQexec(c, "SET kyrodb.cache = off"));
+}
+
+PGconn *connect() {
+    PGconn *c = PQconnectdb(opt.conn.c_str());
+    if (PQstatus(c) != CONNECTION_OK) die(std::string("cannot connect: ") + PQerrorMessage(c));
+    session_defaults(c);
     return c;
 }
 
@@ -1346,10 +1351,11 @@ int main(int argc, char **argv) {
         else if (p == "copyload") phase_copyload(c);
         else if (p == "grow") phase_grow(c);
         else phase_merge(c);
-        // Each phase prepares its statements anew: start the next one from a clean session.
+        // Each phase prepares its statements anew: start the next one from a clean session. RESET
+        // ALL also puts kyrodb.cache back to its default (on): session_defaults turns it off again.
         exec(c, "DEALLOCATE ALL");
         exec(c, "RESET ALL");
-        exec(c, "SET client_min_messages = warning");
+        session_defaults(c);
     }
     PQfinish(c);
     return 0;
