@@ -258,9 +258,11 @@ std::string copy_text(uint32_t first_id, std::size_t count, const float *v) {
 
 // COPY ... FROM STDIN of a stream made part by part by next() (empty: the end), sent in 1 MB
 // messages; returns the seconds from the statement to its completion, making the parts included.
+// The streams' columns are named: the hybrid phase adds filter columns to items (NULL in the rows
+// COPYed after it).
 template <class Next>
 double copy_in_parts(PGconn *c, const std::string &table, bool binary, Next next) {
-    std::string sql = "COPY " + table + " FROM STDIN" + (binary ? " (FORMAT binary)" : "");
+    std::string sql = "COPY " + table + " (id, category, category10, embedding) FROM STDIN" + (binary ? " (FORMAT binary)" : "");
     auto t0 = Clock::now();
     PQclear(check(c, PQexec(c, sql.c_str()), sql));
     for (std::string part; !(part = next()).empty();)
