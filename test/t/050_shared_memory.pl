@@ -233,7 +233,7 @@ $node->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($node, 'base', has_streaming => 1);
 $standby->start;
-$node->wait_for_catchup($standby);
+$node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
 $standby->safe_psql('postgres', $answers50);
 is(stats($standby, 'images_shared = segments'), 't', 'the standby searches every segment from its pool');
 my $segments_before = stats($node, 'segments');
@@ -243,7 +243,7 @@ for my $round (1, 2) {
 		SELECT kyrodb_flush('items_idx');
 		SELECT max(id) FROM items;));
 	is($moved, 300, "flush $round moves the 300 rows inserted");
-	$node->wait_for_catchup($standby);
+	$node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
 	my $primary_dir = stats($node, "segments || ' ' || generation");
 	my ($segments_now) = split / /, $primary_dir;
 	if ($round == 1) {

@@ -115,7 +115,7 @@ $node->safe_psql('postgres', q(
 	INSERT INTO docs (v, tenant, sel01, sel1, sel10, sel50) SELECT v, 30001 + id % 100, 1, 1, 1, 0 FROM docs WHERE id <= 3000;
 	DELETE FROM docs WHERE tenant BETWEEN 30001 AND 30010 AND id % 2 = 0;
 	VACUUM docs;));
-$node->wait_for_catchup($standby);
+$node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
 my $before = $node->safe_psql('postgres', $answers);
 is($standby->safe_psql('postgres', $answers), $before, 'the standby answers filtered queries as the primary');
 crash_and_restart($node);
