@@ -150,18 +150,17 @@ class Searcher {
     static constexpr float kUnbounded = std::numeric_limits<float>::infinity();
 
   private:
-    template <Metric M, class Graph, class Traversal, class Accept>
-    float search_impl(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
+    template <Metric M, class Graph, class Traversal>
+    float search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                       std::vector<Neighbor> *out, float radius, std::size_t beam, const Traversal &dist);
-    template <Metric M, class Graph, class Accept>
-    float search_metric(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
-                        std::vector<Neighbor> *out, float radius, std::size_t beam);
-    template <class Graph, class Accept>
-    float search_accept(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
+    template <Metric M, class Graph>
+    float search_metric(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                         std::vector<Neighbor> *out, float radius, std::size_t beam);
     template <class Graph>
     float search_any(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                      const Filter *filter, std::vector<Neighbor> *out, float radius, std::size_t beam);
+    // The condition of an active filter whose postings name the fewest elements (*postings).
+    const AttrCondition *most_selective(const SegmentView &seg, const Filter &filter, std::size_t *postings);
     template <class Graph>
     void exact_any(const Graph &seg, const float *query, const uint64_t *deleted, const Filter *filter,
                    std::vector<Neighbor> *out, bool sorted);

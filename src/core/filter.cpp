@@ -185,13 +185,10 @@ std::size_t condition_ranges(const AttrCondition &c, const Posting *postings, ui
         ranges->push_back({uint32_t(a - begin), uint32_t(b - begin)});
         return std::size_t(b - a);
     };
-    if (c.all_bits != 0 || c.overlap) {  // a signature: every non-NULL element
+    if (c.all_bits != 0 || c.overlap || c.want_null) {
         const Posting *nulls = std::lower_bound(begin, end, std::make_pair(1u, std::numeric_limits<int64_t>::min()), before);
-        return add(begin, nulls);
-    }
-    if (c.want_null) {
-        const Posting *first = std::lower_bound(begin, end, std::make_pair(1u, std::numeric_limits<int64_t>::min()), before);
-        return add(first, end);
+        if (c.want_null) return add(nulls, end);
+        return add(begin, nulls);  // a signature: every non-NULL element
     }
     if (!c.in_set) {
         const Posting *a = std::lower_bound(begin, end, std::make_pair(0u, c.lo), before);

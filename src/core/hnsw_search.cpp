@@ -16,12 +16,6 @@ inline bool is_deleted(const uint64_t *deleted, uint32_t i) {
     return deleted != nullptr && ((deleted[i >> 6] >> (i & 63)) & 1) != 0;
 }
 
-// Which elements a search may keep: those not deleted.
-struct Live {
-    const uint64_t *deleted;
-    bool operator()(uint32_t i) const { return !is_deleted(deleted, i); }
-};
-
 void check_filter(const Filter &filter, uint32_t attributes) {
     for (const AttrCondition &c : filter.conditions())
         if (c.attr >= attributes) throw std::invalid_argument("kyrodb: filter on an attribute the segment does not have");
@@ -121,8 +115,8 @@ void Searcher::new_visit(uint32_t count) {
 // `dist` is the traversal distance (a FloatTraversal or an Sq8Traversal): every distance of the walk,
 // `bound`, `radius` and the heaps are in its terms; with an approximate one the results are re-ranked
 // by exact distances at the end.
-template <Metric M, class Graph, class Traversal, class Accept>
-float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
+template <Metric M, class Graph, class Traversal>
+float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                             std::vector<Neighbor> *out, float radius, std::size_t beam, const Traversal &dist) {
     const uint32_t count = seg.count();
 
@@ -158,7 +152,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     visited[cur] = epoch;
     uint32_t n_visited = 1;
     candidates_.push_back({cur_dist, cur});
-    if (accept(cur)) results_.push_back({cur_dist, cur});
+    if (!is_deleted(deleted, cur)) results_.push_back({cur_dist, cur});
     float bound = results_.empty() ? std::numeric_limits<float>::infinity() : cur_dist;  // worst result
     // Banded: a beam `beam` wide (own_, its distances) walks towards the query as a search of that
     // width would; beyond it, only nodes within `radius` are kept and expanded.
@@ -198,7 +192,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
             if ((results_.size() < ef || d < bound) && (!banded || d <= radius || d < own_bound)) {
                 candidates_.push_back({d, id});
                 std::push_heap(candidates_.begin(), candidates_.end(), CandidateOrder());
-                if (accept(id)) {
+                if (!is_deleted(deleted, id)) {
                     results_.push_back({d, id});
                     std::push_heap(results_.begin(), results_.end(), ResultOrder());
                     if (results_.size() > ef) {
@@ -224,7 +218,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     // graph cannot reach (rare, but pruning can orphan a node) are then found by a scan.
     if (results_.size() < ef && n_visited < count && !banded) {
         for (uint32_t i = 0; i < count; i++) {
-            if (visited[i] == epoch || !accept(i)) continue;
+            if (visited[i] == epoch || is_deleted(deleted, i)) continue;
             results_.push_back({dist(i), i});
             std::push_heap(results_.begin(), results_.end(), ResultOrder());
             if (results_.size() > ef) {
@@ -258,19 +252,19 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     return covered;
 }
 
-template <Metric M, class Graph, class Accept>
-float Searcher::search_metric(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
+template <Metric M, class Graph>
+float Searcher::search_metric(const Graph &seg, const float *query, std::size_t ef, const uint64_t *deleted,
                               std::vector<Neighbor> *out, float radius, std::size_t beam) {
     if constexpr (std::is_same_v<Graph, SegmentView>) {
         if (use_sq8_ && seg.quantization() == Quantization::SQ8) {
             const std::size_t dim = seg.dim();
             if (sq8_query_.size() < dim) sq8_query_.resize(dim);
             float bias = sq8_prepare_query(M, query, seg.sq8_lo(), seg.sq8_step(), dim, sq8_query_.data());
-            return search_impl<M>(seg, query, ef, accept, out, radius, beam,
+            return search_impl<M>(seg, query, ef, deleted, out, radius, beam,
                                   Sq8Traversal<M>(seg, sq8_query_.data(), bias));
         }
     }
-    return search_impl<M>(seg, query, ef, accept, out, radius, beam, FloatTraversal<M, Graph>(seg, query));
+    return search_impl<M>(seg, query, ef, deleted, out, radius, beam, FloatTraversal<M, Graph>(seg, query));
 }
 
 template <class Graph>
@@ -290,26 +284,23 @@ float Searcher::search_any(const Graph &seg, const float *query, std::size_t ef,
         exact_any(seg, query, deleted, filter, out, true);
         return std::numeric_limits<float>::infinity();
     }
-    const float covered = search_accept(seg, query, ef, Live{deleted}, out, radius, beam);
+    float covered = -std::numeric_limits<float>::infinity();
+    switch (seg.metric()) {
+    case Metric::L2:
+        covered = search_metric<Metric::L2>(seg, query, ef, deleted, out, radius, beam);
+        break;
+    case Metric::InnerProduct:
+        covered = search_metric<Metric::InnerProduct>(seg, query, ef, deleted, out, radius, beam);
+        break;
+    case Metric::Cosine:
+        covered = search_metric<Metric::Cosine>(seg, query, ef, deleted, out, radius, beam);
+        break;
+    }
     if (filter != nullptr)
         out->erase(std::remove_if(out->begin(), out->end(),
                                   [&](const Neighbor &n) { return !filter->matches(seg.attr_row(n.id)); }),
                    out->end());
     return covered;
-}
-
-template <class Graph, class Accept>
-float Searcher::search_accept(const Graph &seg, const float *query, std::size_t ef, const Accept &accept,
-                              std::vector<Neighbor> *out, float radius, std::size_t beam) {
-    switch (seg.metric()) {
-    case Metric::L2:
-        return search_metric<Metric::L2>(seg, query, ef, accept, out, radius, beam);
-    case Metric::InnerProduct:
-        return search_metric<Metric::InnerProduct>(seg, query, ef, accept, out, radius, beam);
-    case Metric::Cosine:
-        return search_metric<Metric::Cosine>(seg, query, ef, accept, out, radius, beam);
-    }
-    return -std::numeric_limits<float>::infinity();
 }
 
 template <class Graph>
@@ -330,24 +321,16 @@ void Searcher::exact_any(const Graph &seg, const float *query, const uint64_t *d
             if (!is_deleted(deleted, i)) take(i);
     } else if constexpr (std::is_same_v<Graph, SegmentView>) {
         // The postings of the most selective condition name the candidates; each is tested
-        // against the whole filter.
-        const AttrCondition *best = nullptr;
-        std::size_t best_n = SIZE_MAX;
-        for (const AttrCondition &c : filter->conditions()) {
-            ranges_.clear();
-            std::size_t n = condition_ranges(c, seg.postings(c.attr), count, &ranges_);
-            if (n < best_n) {
-                best_n = n;
-                best = &c;
-            }
-        }
+        // against the whole filter, unless that one condition is on values: its postings are then
+        // exactly its matches (a read saved per element; a signature's postings name every
+        // element).
+        std::size_t unused;
+        const AttrCondition *best = most_selective(seg, *filter, &unused);
         ranges_.clear();
         condition_ranges(*best, seg.postings(best->attr), count, &ranges_);
+        const bool test_rows = filter->conditions().size() > 1 || best->all_bits != 0 || best->overlap;
         // The elements are scattered over the image: fetching a few postings ahead hides most of
         // the memory latency.
-        // With one condition on values the postings are exactly its matches: the rows need no
-        // test (a read saved per element). A signature's postings name every element.
-        const bool test_rows = filter->conditions().size() > 1 || best->all_bits != 0 || best->overlap;
         const Posting *postings = seg.postings(best->attr);
         const std::size_t bytes = std::size_t(seg.dim()) * sizeof(float);
         constexpr uint32_t kAhead = 8;
@@ -374,10 +357,21 @@ std::size_t Searcher::matching_estimate(const SegmentView &seg, const Filter &fi
     if (!filter.active()) return seg.count();
     check_filter(filter, seg.attributes());
     if (filter.impossible()) return 0;
-    std::size_t best = seg.count();
+    std::size_t n;
+    most_selective(seg, filter, &n);
+    return std::min<std::size_t>(n, seg.count());
+}
+
+const AttrCondition *Searcher::most_selective(const SegmentView &seg, const Filter &filter, std::size_t *postings) {
+    const AttrCondition *best = nullptr;
+    *postings = SIZE_MAX;
     for (const AttrCondition &c : filter.conditions()) {
         ranges_.clear();
-        best = std::min(best, condition_ranges(c, seg.postings(c.attr), seg.count(), &ranges_));
+        const std::size_t n = condition_ranges(c, seg.postings(c.attr), seg.count(), &ranges_);
+        if (n < *postings) {
+            *postings = n;
+            best = &c;
+        }
     }
     return best;
 }
