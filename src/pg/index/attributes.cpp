@@ -47,24 +47,31 @@ uint64 element_hash(Oid type, Datum d) {
     return hash_bytes_extended(reinterpret_cast<const unsigned char *>(&v), sizeof v, kHashSeed);
 }
 
-// The signature bits of each element of an array datum, palloc'd (*n of
-// them; nulls skipped, *has_null says whether there were any).
-uint64 *element_bits(Datum d, int *n, bool *has_null) {
+// The elements of an array datum (palloc'd) and their type.
+Oid array_elements(Datum d, Datum **elems, bool **nulls, int *count) {
     ArrayType *array = DatumGetArrayTypeP(d);
+    const Oid type = ARR_ELEMTYPE(array);
     int16 typlen;
     bool typbyval;
     char typalign;
-    get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
+    get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+    deconstruct_array(array, type, typlen, typbyval, typalign, elems, nulls, count);
+    return type;
+}
+
+// The signature bits of each element of an array datum, palloc'd (*n of
+// them; nulls skipped, *has_null says whether there were any).
+uint64 *element_bits(Datum d, int *n, bool *has_null) {
     Datum *elems;
     bool *nulls;
     int count;
-    deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &elems, &nulls, &count);
+    const Oid type = array_elements(d, &elems, &nulls, &count);
     uint64 *bits = static_cast<uint64 *>(palloc(sizeof(uint64) * Max(count, 1)));
     *n = 0;
     *has_null = false;
     for (int i = 0; i < count; i++) {
         if (nulls[i]) *has_null = true;
-        else bits[(*n)++] = kyrodb::signature_bits(element_hash(ARR_ELEMTYPE(array), elems[i]));
+        else bits[(*n)++] = kyrodb::signature_bits(element_hash(type, elems[i]));
     }
     return bits;
 }
@@ -165,6 +172,13 @@ void encode_attributes(const IndexCache &cache, const Datum *values, const bool 
     }
 }
 
+void store_attributes(const IndexCache &cache, const Datum *values, const bool *isnull, float *row) {
+    if (cache.attributes == 0) return;
+    uint64 attrs[1 + kyrodb::kMaxAttributes];
+    encode_attributes(cache, values, isnull, attrs);
+    memcpy(row + cache.dim, attrs, sizeof(uint64) * kyrodb::attr_row_words(cache.attributes));
+}
+
 namespace {
 
 // One comparison `attribute <strategy> v` into the filter.
@@ -245,15 +259,7 @@ bool scan_filter(const IndexCache &cache, const ScanKeyData *keys, int nkeys, ky
         Datum *elems = nullptr;
         bool *nulls = nullptr;
         int n = 0;
-        pg_call([&] {
-            ArrayType *array = DatumGetArrayTypeP(key.sk_argument);
-            int16 typlen;
-            bool typbyval;
-            char typalign;
-            elem_type = ARR_ELEMTYPE(array);
-            get_typlenbyvalalign(elem_type, &typlen, &typbyval, &typalign);
-            deconstruct_array(array, elem_type, typlen, typbyval, typalign, &elems, &nulls, &n);
-        });
+        pg_call([&] { elem_type = array_elements(key.sk_argument, &elems, &nulls, &n); });
         std::vector<int64> values;
         for (int i = 0; i < n; i++)
             if (!nulls[i]) values.push_back(encode_guarded(elem_type, elems[i]));

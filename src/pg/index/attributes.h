@@ -30,6 +30,9 @@ uint32 check_index_columns(Relation index);
 // An element's attribute row (attr_row_words(cache.attributes) words) from
 // the index columns' values.
 void encode_attributes(const IndexCache &cache, const Datum *values, const bool *isnull, uint64 *row);
+// The same, written after the vector of an element row (`row`: the vector's
+// cache.dim floats, then the attribute words, which may not be 8-byte aligned).
+void store_attributes(const IndexCache &cache, const Datum *values, const bool *isnull, float *row);
 
 // The filter of a scan's keys. Returns whether the executor must recheck
 // them (some compare a hashed column).

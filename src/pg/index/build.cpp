@@ -176,11 +176,7 @@ void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull
     memcpy(dst, v->x, sizeof(float) * st.meta.dim);
     if (!kyrodb::prepare_vector(static_cast<kyrodb::Metric>(st.meta.metric), dst, st.meta.dim))
         return;  // a zero vector has no cosine distance: not indexed
-    if (st.meta.attributes > 0) {
-        uint64 attrs[1 + kyrodb::kMaxAttributes];
-        encode_attributes(st.cache, values, isnull, attrs);
-        memcpy(dst + st.meta.dim, attrs, sizeof(uint64) * kyrodb::attr_row_words(st.meta.attributes));
-    }
+    store_attributes(st.cache, values, isnull, dst);
     st.tids[st.n++] = encode_tid(tid);
     st.indexed++;
     if (st.n == st.capacity) guarded([&] { flush_batch(st); });

@@ -160,11 +160,7 @@ bool insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relati
     float *row = p.rows + size_t(p.n) * p.stride;
     memcpy(row, v->x, sizeof(float) * cache.dim);
     if (!kyrodb::prepare_vector(cache.metric, row, cache.dim)) return false;  // a zero vector under cosine
-    if (cache.attributes > 0) {
-        uint64 attrs[1 + kyrodb::kMaxAttributes];
-        encode_attributes(cache, values, isnull, attrs);
-        memcpy(row + cache.dim, attrs, sizeof(uint64) * kyrodb::attr_row_words(cache.attributes));
-    }
+    store_attributes(cache, values, isnull, row);
     p.tids[p.n++] = encode_tid(tid);
     if (p.n == p.capacity) append(index, p);
     return false;
