@@ -13,19 +13,19 @@ PG_SRCS   = $(sort $(wildcard src/pg/*/*.cpp))
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 KYRODB_HDRS = $(wildcard include/kyrodb/*.h src/pg/*.h src/pg/*/*.h)
 
-# The first version's script and the updates from it: CREATE EXTENSION
-# installs 0.1.0 and applies them, as ALTER EXTENSION UPDATE does.
-DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+# Each extension's install script of the current version, and the updates
+# that bring older databases to it (ALTER EXTENSION kyrodb UPDATE).
+DATA = $(sort $(foreach e,$(EXTENSION),$(wildcard sql/$(e)--*.sql)))
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out.
-REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(sort $(wildcard sql/*.sql))))
-REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out $(foreach e,$(EXTENSION),sql/$(e)--%),$(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=kyrodb
 
 # C++17, hidden symbols: only the entry points (marked PGDLLEXPORT) are exported.
 VISIBILITY = -fvisibility=hidden -fvisibility-inlines-hidden
 PG_CPPFLAGS = -Iinclude -Isrc/pg '-DPGDLLEXPORT=__attribute__((visibility("default")))'
 PG_CXXFLAGS = -std=c++17 -O3 $(VISIBILITY) -Wno-missing-field-initializers -Wno-register
-SHLIB_LINK  = -lstdc++
+SHLIB_LINK  = -lstdc++ -Wl,--version-script=src/pg/exports.map
 
 # make test SANITIZE=1: kyrodb and the core's tests with ASan and UBSan (the
 # server then runs with the ASan runtime preloaded: test/scripts/test.sh).
@@ -52,6 +52,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 $(OBJS): $(KYRODB_HDRS) $(FLAGS_STAMP)
+$(shlib): src/pg/exports.map
 else
 all:
 	@echo "PostgreSQL 15 server dev files are missing: run 'make test' or 'make deps' first" >&2

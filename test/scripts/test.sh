@@ -46,6 +46,19 @@ fi
 echo "== unit tests (core)"
 run_gtest $BUILD/unit_tests
 
+# ---- the library's dynamic symbols: entry points named kyrodb_* only, so
+# that none takes the name of one of pgvector's (src/pg/exports.map)
+echo "== exported symbols"
+foreign=$(nm -D --defined-only kyrodb.so | awk '{print $3}' |
+          grep -vE '^(kyrodb_|pg_finfo_kyrodb_)|^(Pg_magic_func|_PG_init)$')
+if [ -z "$foreign" ]; then
+    echo "ok: $(nm -D --defined-only kyrodb.so | wc -l) symbols, all kyrodb's"
+    count 1 0
+else
+    echo "not ok: exported symbols without the kyrodb_ prefix:"; echo "$foreign" | head -n 20
+    count 0 1
+fi
+
 # ---- a throwaway cluster
 work=$(mktemp -d /tmp/kyrodb-test.XXXXXX)
 chmod 755 "$work"

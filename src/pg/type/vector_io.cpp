@@ -98,7 +98,7 @@ static void raise_parse_error(const char *input, const kyrodb::ParseResult &r) {
 // make an exact-size copy.
 static float decoded[VECTOR_MAX_DIM];
 
-KYRODB_FUNCTION(vector_in) {
+KYRODB_FUNCTION(kyrodb_vector_in) {
     const char *input = PG_GETARG_CSTRING(0);
     int32 typmod = PG_GETARG_INT32(2);
 
@@ -111,7 +111,7 @@ KYRODB_FUNCTION(vector_in) {
     PG_RETURN_VECTOR_P(v);
 }
 
-KYRODB_FUNCTION(vector_out) {
+KYRODB_FUNCTION(kyrodb_vector_out) {
     Vector *v = PG_GETARG_VECTOR_P(0);
     // Shortest text that reads back as the same float, as float4out prints it.
     char *buf = static_cast<char *>(palloc(FLOAT_SHORTEST_DECIMAL_LEN * v->dim + 2));
@@ -127,7 +127,7 @@ KYRODB_FUNCTION(vector_out) {
     PG_RETURN_CSTRING(buf);
 }
 
-KYRODB_FUNCTION(vector_typmod_in) {
+KYRODB_FUNCTION(kyrodb_vector_typmod_in) {
     ArrayType *ta = PG_GETARG_ARRAYTYPE_P(0);
     int n;
     int32 *tl = ArrayGetIntegerTypmods(ta, &n);
@@ -172,7 +172,7 @@ static void raise_binary_error(int32 typmod, const kyrodb::BinaryResult &r) {
 
 // Binary format (pgvector's): int16 dimensions, int16 unused (0), float4 values,
 // all in network byte order.
-KYRODB_FUNCTION(vector_recv) {
+KYRODB_FUNCTION(kyrodb_vector_recv) {
     StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
     int32 typmod = PG_GETARG_INT32(2);
     kyrodb::BinaryResult r =
@@ -188,7 +188,7 @@ KYRODB_FUNCTION(vector_recv) {
     PG_RETURN_VECTOR_P(v);
 }
 
-KYRODB_FUNCTION(vector_send) {
+KYRODB_FUNCTION(kyrodb_vector_send) {
     Vector *v = PG_GETARG_VECTOR_P(0);
     StringInfoData buf;
     pq_begintypsend(&buf);
@@ -199,13 +199,13 @@ KYRODB_FUNCTION(vector_send) {
 }
 
 // Enforces vector(n) on assignment and explicit casts.
-KYRODB_FUNCTION(vector) {
+KYRODB_FUNCTION(kyrodb_vector) {
     Vector *v = PG_GETARG_VECTOR_P(0);
     check_expected_dim(PG_GETARG_INT32(1), v->dim);
     PG_RETURN_VECTOR_P(v);
 }
 
-KYRODB_FUNCTION(array_to_vector) {
+KYRODB_FUNCTION(kyrodb_array_to_vector) {
     ArrayType *array = PG_GETARG_ARRAYTYPE_P(0);
     int32 typmod = PG_GETARG_INT32(1);
 
@@ -268,7 +268,7 @@ static Datum vector_to_array(FunctionCallInfo fcinfo, Oid elemtype, PGFunction c
     PG_RETURN_POINTER(result);
 }
 
-KYRODB_FUNCTION(vector_to_float4) { return vector_to_array(fcinfo, FLOAT4OID, nullptr); }
-KYRODB_FUNCTION(vector_to_float8) { return vector_to_array(fcinfo, FLOAT8OID, ftod); }
-KYRODB_FUNCTION(vector_to_int4) { return vector_to_array(fcinfo, INT4OID, ftoi4); }
-KYRODB_FUNCTION(vector_to_numeric) { return vector_to_array(fcinfo, NUMERICOID, float4_numeric); }
+KYRODB_FUNCTION(kyrodb_vector_to_float4) { return vector_to_array(fcinfo, FLOAT4OID, nullptr); }
+KYRODB_FUNCTION(kyrodb_vector_to_float8) { return vector_to_array(fcinfo, FLOAT8OID, ftod); }
+KYRODB_FUNCTION(kyrodb_vector_to_int4) { return vector_to_array(fcinfo, INT4OID, ftoi4); }
+KYRODB_FUNCTION(kyrodb_vector_to_numeric) { return vector_to_array(fcinfo, NUMERICOID, float4_numeric); }

@@ -36,39 +36,39 @@ void check_no_overflow(const Vector *r) {
 
 // ---- distances ------------------------------------------------------------
 
-KYRODB_FUNCTION(l2_distance) {
+KYRODB_FUNCTION(kyrodb_l2_distance) {
     VectorPair p = same_dim_args(fcinfo);
     PG_RETURN_FLOAT8(std::sqrt(static_cast<double>(kyrodb::kernels().l2_squared(p.a->x, p.b->x, p.a->dim))));
 }
 
-KYRODB_FUNCTION(vector_l2_squared_distance) {
+KYRODB_FUNCTION(kyrodb_vector_l2_squared_distance) {
     VectorPair p = same_dim_args(fcinfo);
     PG_RETURN_FLOAT8(static_cast<double>(kyrodb::kernels().l2_squared(p.a->x, p.b->x, p.a->dim)));
 }
 
-KYRODB_FUNCTION(inner_product) {
+KYRODB_FUNCTION(kyrodb_inner_product) {
     VectorPair p = same_dim_args(fcinfo);
     PG_RETURN_FLOAT8(static_cast<double>(kyrodb::kernels().inner_product(p.a->x, p.b->x, p.a->dim)));
 }
 
-KYRODB_FUNCTION(vector_negative_inner_product) {
+KYRODB_FUNCTION(kyrodb_vector_negative_inner_product) {
     VectorPair p = same_dim_args(fcinfo);
     PG_RETURN_FLOAT8(-static_cast<double>(kyrodb::kernels().inner_product(p.a->x, p.b->x, p.a->dim)));
 }
 
-KYRODB_FUNCTION(cosine_distance) {
+KYRODB_FUNCTION(kyrodb_cosine_distance) {
     VectorPair p = same_dim_args(fcinfo);
     PG_RETURN_FLOAT8(kyrodb::cosine_distance(p.a->x, p.b->x, p.a->dim));
 }
 
-KYRODB_FUNCTION(l1_distance) {
+KYRODB_FUNCTION(kyrodb_l1_distance) {
     VectorPair p = same_dim_args(fcinfo);
     PG_RETURN_FLOAT8(static_cast<double>(kyrodb::kernels().l1(p.a->x, p.b->x, p.a->dim)));
 }
 
 // ---- properties -----------------------------------------------------------
 
-KYRODB_FUNCTION(vector_dims) {
+KYRODB_FUNCTION(kyrodb_vector_dims) {
     Vector *a = PG_GETARG_VECTOR_P(0);
     PG_RETURN_INT32(a->dim);
 }
@@ -79,9 +79,9 @@ static double norm_of(const Vector *a) {
     return std::sqrt(sum);
 }
 
-KYRODB_FUNCTION(vector_norm) { PG_RETURN_FLOAT8(norm_of(PG_GETARG_VECTOR_P(0))); }
+KYRODB_FUNCTION(kyrodb_vector_norm) { PG_RETURN_FLOAT8(norm_of(PG_GETARG_VECTOR_P(0))); }
 
-KYRODB_FUNCTION(l2_normalize) {
+KYRODB_FUNCTION(kyrodb_l2_normalize) {
     Vector *a = PG_GETARG_VECTOR_P(0);
     Vector *r = new_vector(a->dim);
     double norm = norm_of(a);
@@ -94,7 +94,7 @@ KYRODB_FUNCTION(l2_normalize) {
 }
 
 // subvector(v, start, count): 1-based like substring.
-KYRODB_FUNCTION(subvector) {
+KYRODB_FUNCTION(kyrodb_subvector) {
     Vector *a = PG_GETARG_VECTOR_P(0);
     int32 start = PG_GETARG_INT32(1);
     int32 count = PG_GETARG_INT32(2);
@@ -114,7 +114,7 @@ KYRODB_FUNCTION(subvector) {
 
 // ---- arithmetic -----------------------------------------------------------
 
-KYRODB_FUNCTION(vector_add) {
+KYRODB_FUNCTION(kyrodb_vector_add) {
     VectorPair p = same_dim_args(fcinfo);
     Vector *r = new_vector(p.a->dim);
     for (int i = 0; i < p.a->dim; i++) r->x[i] = p.a->x[i] + p.b->x[i];
@@ -122,7 +122,7 @@ KYRODB_FUNCTION(vector_add) {
     PG_RETURN_VECTOR_P(r);
 }
 
-KYRODB_FUNCTION(vector_sub) {
+KYRODB_FUNCTION(kyrodb_vector_sub) {
     VectorPair p = same_dim_args(fcinfo);
     Vector *r = new_vector(p.a->dim);
     for (int i = 0; i < p.a->dim; i++) r->x[i] = p.a->x[i] - p.b->x[i];
@@ -130,7 +130,7 @@ KYRODB_FUNCTION(vector_sub) {
     PG_RETURN_VECTOR_P(r);
 }
 
-KYRODB_FUNCTION(vector_mul) {
+KYRODB_FUNCTION(kyrodb_vector_mul) {
     VectorPair p = same_dim_args(fcinfo);
     Vector *r = new_vector(p.a->dim);
     for (int i = 0; i < p.a->dim; i++) r->x[i] = p.a->x[i] * p.b->x[i];
@@ -140,7 +140,7 @@ KYRODB_FUNCTION(vector_mul) {
     PG_RETURN_VECTOR_P(r);
 }
 
-KYRODB_FUNCTION(vector_concat) {
+KYRODB_FUNCTION(kyrodb_vector_concat) {
     Vector *a = PG_GETARG_VECTOR_P(0);
     Vector *b = PG_GETARG_VECTOR_P(1);
     check_dim(a->dim + b->dim);
@@ -171,13 +171,13 @@ static int compare_args(FunctionCallInfo fcinfo) {
     return c;
 }
 
-KYRODB_FUNCTION(vector_cmp) { PG_RETURN_INT32(compare_args(fcinfo)); }
-KYRODB_FUNCTION(vector_lt) { PG_RETURN_BOOL(compare_args(fcinfo) < 0); }
-KYRODB_FUNCTION(vector_le) { PG_RETURN_BOOL(compare_args(fcinfo) <= 0); }
-KYRODB_FUNCTION(vector_eq) { PG_RETURN_BOOL(compare_args(fcinfo) == 0); }
-KYRODB_FUNCTION(vector_ne) { PG_RETURN_BOOL(compare_args(fcinfo) != 0); }
-KYRODB_FUNCTION(vector_ge) { PG_RETURN_BOOL(compare_args(fcinfo) >= 0); }
-KYRODB_FUNCTION(vector_gt) { PG_RETURN_BOOL(compare_args(fcinfo) > 0); }
+KYRODB_FUNCTION(kyrodb_vector_cmp) { PG_RETURN_INT32(compare_args(fcinfo)); }
+KYRODB_FUNCTION(kyrodb_vector_lt) { PG_RETURN_BOOL(compare_args(fcinfo) < 0); }
+KYRODB_FUNCTION(kyrodb_vector_le) { PG_RETURN_BOOL(compare_args(fcinfo) <= 0); }
+KYRODB_FUNCTION(kyrodb_vector_eq) { PG_RETURN_BOOL(compare_args(fcinfo) == 0); }
+KYRODB_FUNCTION(kyrodb_vector_ne) { PG_RETURN_BOOL(compare_args(fcinfo) != 0); }
+KYRODB_FUNCTION(kyrodb_vector_ge) { PG_RETURN_BOOL(compare_args(fcinfo) >= 0); }
+KYRODB_FUNCTION(kyrodb_vector_gt) { PG_RETURN_BOOL(compare_args(fcinfo) > 0); }
 
 // ---- aggregates: avg and sum ----------------------------------------------
 // avg's state is float8[]: {count, sum_1, ..., sum_dim}, summed in double.
@@ -202,7 +202,7 @@ static void check_state_dims(int state_dim, int dim) {
                         errmsg("different vector dimensions %d and %d", state_dim, dim)));
 }
 
-KYRODB_FUNCTION(vector_accum) {
+KYRODB_FUNCTION(kyrodb_vector_accum) {
     ArrayType *state = PG_GETARG_ARRAYTYPE_P(0);
     Vector *v = PG_GETARG_VECTOR_P(1);
     double *s = state_values(state, "vector_accum");
@@ -228,7 +228,7 @@ KYRODB_FUNCTION(vector_accum) {
     PG_RETURN_ARRAYTYPE_P(state);
 }
 
-KYRODB_FUNCTION(vector_combine) {
+KYRODB_FUNCTION(kyrodb_vector_combine) {
     ArrayType *sa = PG_GETARG_ARRAYTYPE_P(0);
     ArrayType *sb = PG_GETARG_ARRAYTYPE_P(1);
     double *a = state_values(sa, "vector_combine");
@@ -246,7 +246,7 @@ KYRODB_FUNCTION(vector_combine) {
     PG_RETURN_ARRAYTYPE_P(r);
 }
 
-KYRODB_FUNCTION(vector_avg) {
+KYRODB_FUNCTION(kyrodb_vector_avg) {
     ArrayType *state = PG_GETARG_ARRAYTYPE_P(0);
     double *s = state_values(state, "vector_avg");
     if (s[0] == 0.0) PG_RETURN_NULL();  // no rows, as avg of nothing is NULL
