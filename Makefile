@@ -5,7 +5,9 @@
 # exist, so PGXS is included only when it is there; test/scripts/deps.sh
 # installs it and the scripts re-enter make.
 
-EXTENSION  = kyrodb
+# kyrodb has its own vector type; kyrodb_pgvector (companion mode) puts the
+# same index on pgvector's type. One library serves both.
+EXTENSION  = kyrodb kyrodb_pgvector
 MODULE_big = kyrodb
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))

@@ -103,6 +103,27 @@ if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then cat "$regress_log"; f=1; fi
 count "$p" "$f"
 rm -f "$regress_log"
 
+# ---- pgvector 0.8.6, for the tests beside pgvector: built from its source
+# in $KYRODB_VENDOR, ../shared/vendor or the workspace's /work/shared/vendor,
+# whichever has it first; never vendored
+pgvector_src=
+for vendor in ${KYRODB_VENDOR:-} "$(cd .. && pwd)/shared/vendor" /work/shared/vendor; do
+    [ -f "$vendor/pgvector-0.8.6.tar.gz" ] && { pgvector_src=$vendor/pgvector-0.8.6.tar.gz; break; }
+done
+pgvector=0
+if [ -n "$pgvector_src" ]; then
+    if ! grep -qs "default_version = '0.8.6'" "$("$PG_BIN/pg_config" --sharedir)/extension/vector.control"; then
+        echo "== pgvector 0.8.6: building from $pgvector_src"
+        mkdir -p "$work/pgvector" && tar xzf "$pgvector_src" -C "$work/pgvector" &&
+            make -s -C "$work/pgvector/pgvector-0.8.6" PG_CONFIG="$PG_BIN/pg_config" OPTFLAGS= >/dev/null 2>&1 &&
+            $SUDO make -s -C "$work/pgvector/pgvector-0.8.6" PG_CONFIG="$PG_BIN/pg_config" install >/dev/null ||
+            { echo "pgvector build failed"; count 0 1; }
+    fi
+    grep -qs "default_version = '0.8.6'" "$("$PG_BIN/pg_config" --sharedir)/extension/vector.control" && pgvector=1
+else
+    echo "== pgvector: no pgvector-0.8.6.tar.gz in \$KYRODB_VENDOR or ../shared/vendor; the tests beside pgvector are skipped"
+fi
+
 # ---- TAP (PostgreSQL::Test::Cluster): run as the cluster owner from a copy
 # it can read, since the checkout may live where that user cannot go.
 if ls test/t/*.pl >/dev/null 2>&1; then
@@ -113,7 +134,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     [ "$(id -u)" -eq 0 ] && chown -R "$(pg_owner)" "$tap"
     echo "== TAP"
     tap_log=$(mktemp)
-    (cd "$tap" && as_owner env PATH="$path" PERL5LIB="$PG_PERL" TESTDIR="$tap" KYRODB_DATAGEN="$tap/datagen" \
+    (cd "$tap" && as_owner env PATH="$path" PERL5LIB="$PG_PERL" TESTDIR="$tap" KYRODB_DATAGEN="$tap/datagen" KYRODB_PGVECTOR=$pgvector \
         PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
         prove -v -I t t/*.pl ) >"$tap_log" 2>&1
     status=$?

@@ -34,6 +34,7 @@
 // the entry updated. Segments scanned exactly and the hot tier are always
 // read live, and the stages after the first never use the cache.
 #include "runtime/cache.h"
+#include "runtime/companion.h"
 #include "runtime/crash.h"
 #include "runtime/guard.h"
 #include "index/attributes.h"
@@ -467,6 +468,7 @@ ScanState *state_of(IndexScanDesc scan) { return static_cast<StateHolder *>(scan
 }  // namespace
 
 IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
+    notice_pgvector_settings();
     IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
     auto *holder = static_cast<StateHolder *>(palloc0(sizeof(StateHolder)));
     holder->callback.func = destroy_state;

@@ -1,5 +1,6 @@
 // Module entry: the magic block, _PG_init, and the self-test of the error boundary.
 #include "runtime/cache.h"
+#include "runtime/companion.h"
 #include "runtime/crash.h"
 #include "runtime/guard.h"
 #include "index/index.h"
@@ -95,6 +96,7 @@ void _PG_init(void) {
     define_crash_settings();
     MarkGUCPrefixReserved("kyrodb");
     register_insert_callbacks();
+    companion_register();
     if (process_shared_preload_libraries_in_progress) {
         pool_register();
         cache_register();
