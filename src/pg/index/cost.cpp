@@ -1,8 +1,10 @@
 // Planner costs. The index only answers ORDER BY distance; its cost is the
-// graph search done before the first row (startup) plus a little per row.
-// Without ORDER BY, or when the query may want more rows than a scan returns
-// (no LIMIT, or a LIMIT beyond kyrodb.max_scan_tuples), the index is not
-// offered, so such queries get every row from a sequential scan.
+// graph search done before the first row (startup) plus, per row, what the
+// later stages and at worst an exact scan spend on it. A scan returns every
+// row when asked (scan.cpp), so the index is offered whatever the LIMIT: with
+// a small or unknown one (a window function, LIMIT $1 in a generic plan) the
+// startup cost decides, and without one the planner's heap fetches for every
+// row make a sequential scan and sort win, as they should.
 //
 // Conditions on filter columns are answered inside the search: it returns
 // only matching rows, from the graph walk (whose stages widen until LIMIT
@@ -28,7 +30,7 @@ void cost_estimate(PlannerInfo *root, IndexPath *path, double, Cost *startup, Co
     *selectivity = 1.0;
     *correlation = 0.0;
     *pages = 1.0;
-    if (path->indexorderbys == NIL || root->limit_tuples < 0 || root->limit_tuples > max_scan_tuples) {
+    if (path->indexorderbys == NIL) {
         *startup = *total = get_float8_infinity();
         return;
     }
@@ -42,7 +44,10 @@ void cost_estimate(PlannerInfo *root, IndexPath *path, double, Cost *startup, Co
     double visits = std::min(tuples, ef_search * 32.0 * std::max(1.0, std::log(tuples) / std::log(16.0)));
     if (path->indexclauses != NIL) visits = std::min(visits, 1.5 * tuples * fraction);  // the matching rows only
     *startup = visits * cpu_operator_cost * 4 + random_page_cost;
-    *total = *startup + tuples * fraction * cpu_index_tuple_cost;
+    // Every further row: a distance in a wider stage or the exact scan, and
+    // its share of sorting them.
+    const double rows = tuples * fraction;
+    *total = *startup + rows * (cpu_index_tuple_cost + cpu_operator_cost * (4 + std::log2(rows + 1)));
 }
 
 }  // namespace kyrodb::pg

@@ -11,9 +11,10 @@
 // the far end of a full beam), and when the executor wants more, the next
 // stage searches again with twice the width, skipping what was returned.
 // Rows a wider stage finds can be nearer than the last one returned before
-// it. Once the width covers a segment, that segment is scanned exactly, so a
-// query returns every row (up to kyrodb.max_scan_tuples) instead of stopping
-// early.
+// it. Once the width covers a segment, that segment is scanned exactly, and
+// once a scan has returned kyrodb.max_scan_tuples rows every segment is, so a
+// scan without LIMIT (or whose filter above it rejects many rows) returns
+// every row, bounded in cost, never stopping early.
 //
 // So ef_search >= LIMIT answers from one beam of that width, and recall
 // grows with it; below LIMIT, the stages after the first (widths 2 ef, 4 ef,
@@ -94,6 +95,7 @@ struct ScanState {
     bool recheck = false;      // the executor rechecks them (hashed columns)
     bool started = false;
     bool finished = false;
+    bool all_exact = false;  // past kyrodb.max_scan_tuples: every segment scanned exactly
     size_t ef = 0;
     size_t first_ef = 0;     // of the first stage
     uint64 generation = 0;   // of the directory the scan started from
@@ -320,7 +322,7 @@ const kyrodb::Filter *filter_of(const ScanState &s) { return s.filter.active() ?
 // (at 1,000,000 elements and ef 40: below 1.8 %). Decided with the first
 // stage's ef: the later stages' walks are what that estimate counted.
 bool scan_exactly(const ScanState &s, const Segment &seg) {
-    if (exact_search || s.ef * 8 >= seg.entry.count) return true;
+    if (exact_search || s.all_exact || s.ef * 8 >= seg.entry.count) return true;
     if (!s.filter.active()) return false;
     const double matching = double(image_matching_estimate(searcher(), seg.image, s.filter));
     return matching * matching <= 8.0 * double(s.first_ef) * double(seg.entry.count);
@@ -514,9 +516,11 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
         if (!s.started) start(scan->indexRelation, s);
         while (s.ready_next == s.ready.size()) {
             if (s.finished) return false;
+            // Wider and wider graph searches cost more per new row than one
+            // exact scan once many rows are wanted.
+            if (s.returned >= static_cast<uint64>(max_scan_tuples)) s.all_exact = true;
             run_stage(s);
         }
-        if (s.returned >= static_cast<uint64>(max_scan_tuples)) return false;
         decode_tid(s.ready[s.ready_next++], &scan->xs_heaptid);
         s.returned++;
         scan->xs_recheck = s.recheck;

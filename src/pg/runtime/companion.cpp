@@ -56,11 +56,11 @@ struct PgvectorSetting {
 PgvectorSetting pgvector_settings[] = {
     {"hnsw.ef_search", "Set kyrodb.ef_search instead.", false},
     {"hnsw.iterative_scan",
-     "kyrodb index scans go on past their first rows by themselves, up to kyrodb.max_scan_tuples rows.", false},
+     "kyrodb index scans go on past their first rows by themselves until the query has what it asks for.", false},
     {"hnsw.max_scan_tuples", "Set kyrodb.max_scan_tuples instead.", false},
     {"ivfflat.probes", "Set kyrodb.ef_search instead.", false},
     {"ivfflat.iterative_scan",
-     "kyrodb index scans go on past their first rows by themselves, up to kyrodb.max_scan_tuples rows.", false},
+     "kyrodb index scans go on past their first rows by themselves until the query has what it asks for.", false},
 };
 
 }  // namespace

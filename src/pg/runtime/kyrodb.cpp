@@ -39,8 +39,10 @@ void _PG_init(void) {
                             "least the LIMIT of the query.",
                             &ef_search, 40, 1, 1000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("kyrodb.max_scan_tuples",
-                            "Most rows one kyrodb index scan returns when the executor keeps asking.",
-                            "Queries whose filters reject many rows need more.", &max_scan_tuples, 20000, 1, INT_MAX,
+                            "Rows a kyrodb index scan returns from graph searches before it goes on as an exact scan.",
+                            "A scan never stops early: past this many rows (a query without LIMIT, or whose "
+                            "filters reject many rows) it compares the query with every row left.",
+                            &max_scan_tuples, 20000, 1, INT_MAX,
                             PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("kyrodb.flush_threshold",
                             "Hot-tier rows at which an insert starts a background flush into a new segment (and VACUUM flushes).",
