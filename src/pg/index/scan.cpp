@@ -52,6 +52,7 @@ extern "C" {
 #include "access/relscan.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 }
 
@@ -513,7 +514,10 @@ void rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 bool get_tuple(IndexScanDesc scan, ScanDirection) {
     return guarded([&] {
         ScanState &s = *state_of(scan);
-        if (!s.started) start(scan->indexRelation, s);
+        if (!s.started) {
+            pgstat_count_index_scan(scan->indexRelation);  // pg_stat_user_indexes.idx_scan
+            start(scan->indexRelation, s);
+        }
         while (s.ready_next == s.ready.size()) {
             if (s.finished) return false;
             // Wider and wider graph searches cost more per new row than one
