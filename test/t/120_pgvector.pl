@@ -107,6 +107,15 @@ for my $ext ('vector', 'kyrodb_pgvector CASCADE') {
 }
 ($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION IF NOT EXISTS kyrodb');
 is($ret, 0, 'CREATE EXTENSION IF NOT EXISTS kyrodb stays a no-op');
+# What frameworks run to make sure the type exists: kyrodb's is there.
+($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION IF NOT EXISTS vector');
+is($ret, 0, 'CREATE EXTENSION IF NOT EXISTS vector in a kyrodb database succeeds');
+like($err, qr/NOTICE:  extension "kyrodb" provides type vector in this database, skipping/, 'with a notice');
+is($node->safe_psql('postgres', q(SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension)),
+	'kyrodb,plpgsql', 'and installs nothing');
+($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION IF NOT EXISTS kyrodb_pgvector CASCADE');
+like($err, qr/extension "kyrodb_pgvector" cannot be installed where extension "kyrodb" is/,
+	'CREATE EXTENSION IF NOT EXISTS kyrodb_pgvector there still fails');
 
 # pgvector's settings set in a kyrodb database: one notice per setting and session.
 ($ret, $out, $err) = $node->psql('postgres', q(SET hnsw.ef_search = 100; SET kyrodb.ef_search = 100;

@@ -19,9 +19,17 @@ bool installed(const char *extension) { return OidIsValid(get_extension_oid(exte
 
 // Raises before either script runs: otherwise the second extension fails
 // half-way with "type vector already exists", which does not say what to do.
-void check_create_extension(const CreateExtensionStmt *stmt) {
+// Returns whether to skip the statement: CREATE EXTENSION IF NOT EXISTS vector
+// in a kyrodb database, which frameworks run to make sure the type exists,
+// and kyrodb's does (it is pgvector's SQL surface).
+bool skip_create_extension(const CreateExtensionStmt *stmt) {
     const char *name = stmt->extname;
-    if (stmt->if_not_exists && installed(name)) return;  // a no-op
+    if (stmt->if_not_exists && installed(name)) return false;  // Postgres says it is a no-op
+    if (stmt->if_not_exists && strcmp(name, "vector") == 0 && installed("kyrodb")) {
+        ereport(NOTICE, (errmsg("extension \"kyrodb\" provides type vector in this database, skipping"),
+                         errdetail("kyrodb's vector type has pgvector's operators, functions and formats.")));
+        return true;
+    }
     if (strcmp(name, "kyrodb") == 0 && installed("vector"))
         ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
                         errmsg("extension \"kyrodb\" cannot be installed where extension \"vector\" is"),
@@ -36,12 +44,14 @@ void check_create_extension(const CreateExtensionStmt *stmt) {
                  errhint("Keep using extension kyrodb here, and skip the framework's CREATE EXTENSION vector; "
                          "to move this database to pgvector's type, see \"Coming from pgvector\" in kyrodb's "
                          "README.")));
+    return false;
 }
 
 void utility(PlannedStmt *pstmt, const char *query, bool read_only_tree, ProcessUtilityContext context,
              ParamListInfo params, QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc) {
-    if (IsA(pstmt->utilityStmt, CreateExtensionStmt))
-        check_create_extension(reinterpret_cast<const CreateExtensionStmt *>(pstmt->utilityStmt));
+    if (IsA(pstmt->utilityStmt, CreateExtensionStmt) &&
+        skip_create_extension(reinterpret_cast<const CreateExtensionStmt *>(pstmt->utilityStmt)))
+        return;
     if (previous_utility != nullptr)
         previous_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
     else

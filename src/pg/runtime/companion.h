@@ -7,7 +7,8 @@
 namespace kyrodb::pg {
 
 // Installs the check on CREATE EXTENSION (kyrodb next to pgvector's vector
-// type, or pgvector next to kyrodb's) that names the extension to use.
+// type, or pgvector next to kyrodb's) that names the extension to use, and
+// lets CREATE EXTENSION IF NOT EXISTS vector pass in a kyrodb database.
 void companion_register();
 
 // Says once per session, as a NOTICE, that a pgvector setting this session set
