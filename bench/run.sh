@@ -8,6 +8,8 @@
 #   full:  1,000,000 synthetic 128-d, fashion-mnist-784 and minilm-384
 #   10m:   10,000,000 synthetic 128-d (about 40 minutes; needs 24 GiB and 60 GB
 #          of disk): load, build, search, recovery
+#   shard: 1,000,000 synthetic 128-d on this server against the same rows on
+#          two postgres_fdw shards started beside it (bench/sharding.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/scripts/common.sh
@@ -145,8 +147,8 @@ recovery() {
 }
 
 case "$profile" in
-    quick|full|10m) ;;
-    *) echo "PROFILE must be quick, full or 10m" >&2; exit 2 ;;
+    quick|full|10m|shard) ;;
+    *) echo "PROFILE must be quick, full, 10m or shard" >&2; exit 2 ;;
 esac
 
 case "$profile" in
@@ -164,6 +166,10 @@ case "$profile" in
         build/kyrodb_driver --conn "$conn" --n 10000000 --phases load,build,search \
             --build-mem "$build_mem" >>"$out/results.jsonl"
         recovery synthetic 10000000 ;;
+    shard)
+        echo "== driver: synthetic (1000000 vectors), load and build only"
+        build/kyrodb_driver --conn "$conn" --n 1000000 --phases load,build >>"$out/results.jsonl"
+        bash bench/sharding.sh "$work" "$port" "$out" ;;
 esac
 
 bash bench/report.sh "$out"

@@ -32,7 +32,7 @@ for my $i (0, 1) {
 	$coord->safe_psql('postgres', sprintf(q(
 		CREATE SERVER shard%d FOREIGN DATA WRAPPER postgres_fdw
 		  OPTIONS (host '%s', port '%d', dbname 'postgres', extensions 'kyrodb', async_capable 'true',
-		           fetch_size '50', batch_size '1000');
+		           fetch_size '50', batch_size '1000', options '-c jit=off');
 		CREATE USER MAPPING FOR CURRENT_USER SERVER shard%d;
 		CREATE FOREIGN TABLE docs_%d PARTITION OF docs FOR VALUES WITH (MODULUS 2, REMAINDER %d)
 		  SERVER shard%d OPTIONS (table_name 'docs');),
