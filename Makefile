@@ -15,9 +15,11 @@ PG_SRCS   = $(sort $(wildcard src/pg/*/*.cpp))
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 KYRODB_HDRS = $(wildcard include/kyrodb/*.h src/pg/*.h src/pg/*/*.h)
 
-# Each extension's install script of the current version, and the updates
-# that bring older databases to it (ALTER EXTENSION kyrodb UPDATE).
-DATA = $(sort $(foreach e,$(EXTENSION),$(wildcard sql/$(e)--*.sql)))
+# kyrodb's install script of the current version, and the updates that bring
+# older databases to it (ALTER EXTENSION kyrodb UPDATE). kyrodb_pgvector's is
+# made from kyrodb's (its index part, on pgvector's type), so they cannot drift.
+DATA = $(sort $(wildcard sql/kyrodb--*.sql))
+DATA_built = sql/kyrodb_pgvector--0.3.0.sql
 
 # pg_regress reads sql/NAME.sql and compares with expected/NAME.out.
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out $(foreach e,$(EXTENSION),sql/$(e)--%),$(sort $(wildcard sql/*.sql))))
@@ -55,6 +57,8 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 $(OBJS): $(KYRODB_HDRS) $(FLAGS_STAMP)
 $(shlib): src/pg/exports.map
+sql/kyrodb_pgvector--0.3.0.sql: sql/kyrodb--0.3.0.sql sql/kyrodb_pgvector.sed
+	sed -f sql/kyrodb_pgvector.sed $< > $@
 else
 all:
 	@echo "PostgreSQL 15 server dev files are missing: run 'make test' or 'make deps' first" >&2
