@@ -10,6 +10,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use POSIX qw(floor);
 use KyroTest;
 
 my $dim = 16;
@@ -38,7 +39,9 @@ for my $i (0, 1) {
 		  SERVER shard%d OPTIONS (table_name 'docs');),
 		$s, $shard->host, $shard->port, $s, $s, $i, $s));
 }
-my $gen = "SELECT g, (SELECT array_agg(sin(g * 0.0137 * j + j)) FROM generate_series(1, $dim) j)::vector, g % 10
+# Uniform pseudo-random vectors in [0, 1): the fractional part of a scaled sine.
+my $gen = "SELECT g, (SELECT array_agg(x - floor(x)) FROM (SELECT sin(g * 12.9898 + j * 78.233) * 43758.5453 AS x
+	  FROM generate_series(1, $dim) j) r)::vector, g % 10
 	FROM generate_series(1, $rows) g";
 $coord->safe_psql('postgres', "INSERT INTO docs $gen;
 	CREATE TABLE docs_all (id int PRIMARY KEY, embedding vector($dim), cat int);
@@ -50,7 +53,9 @@ is(join(',', map { $_->safe_psql('postgres', 'SELECT count(*) FROM docs') } @sha
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM docs'), $rows, 'every row is on a shard');
 
 # 20 query vectors, as literals: a constant ships to the shards.
-my @queries = map { my $q = $_; '[' . join(',', map { sprintf('%.6f', cos($q * 0.7 + $_)) } 1 .. $dim) . ']' } 1 .. 20;
+my @queries = map { my $q = 100000 + $_;
+	'[' . join(',', map { my $x = sin($q * 12.9898 + $_ * 78.233) * 43758.5453; sprintf('%.6f', $x - floor($x)) } 1 .. $dim) . ']' }
+	1 .. 20;
 # The 10 nearest ids of each query, one line each; QUERY in $sql stands for the vector.
 sub nearest {
 	my ($sql) = @_;
@@ -58,16 +63,6 @@ sub nearest {
 		"($_, array_to_string(ARRAY($s), ','))" } 0 .. $#queries;
 	return $coord->safe_psql('postgres',
 		'SELECT string_agg(ids, E\'\\n\' ORDER BY q) FROM (VALUES ' . join(',', @parts) . ') v(q, ids)');
-}
-sub recall {
-	my ($exact, $found) = @_;
-	my ($hits, $all) = (0, 0);
-	my @f = split /\n/, $found;
-	for my $line (split /\n/, $exact) {
-		my %got = map { $_ => 1 } split /,/, shift(@f) // '';
-		for (split /,/, $line) { $all++; $hits++ if $got{$_}; }
-	}
-	return $all ? $hits / $all : 0;
 }
 sub index_scans {
 	my ($shard) = @_;
@@ -79,9 +74,10 @@ my $exact = nearest("SELECT id FROM docs_all ORDER BY embedding <-> QUERY, id LI
 my $single = nearest("SELECT id FROM docs_all ORDER BY embedding <-> QUERY LIMIT 10");
 my @before = map { index_scans($_) } @shards;
 my $parent = nearest("SELECT id FROM docs ORDER BY embedding <-> QUERY LIMIT 10");
-cmp_ok(recall($exact, $single), '>=', 0.95, 'one server: recall@10 against exact');
-cmp_ok(recall($exact, $parent), '>=', 0.95, 'sharded, ORDER BY over the parent: recall@10 against exact');
-cmp_ok(recall($exact, $parent), '>=', recall($exact, $single) - 0.02, 'no worse than one server');
+cmp_ok(id_recall($exact, $single), '>=', 0.95, 'one server: recall@10 against exact: ' . id_recall($exact, $single));
+cmp_ok(id_recall($exact, $parent), '>=', 0.95,
+	'sharded, ORDER BY over the parent: recall@10 against exact: ' . id_recall($exact, $parent));
+cmp_ok(id_recall($exact, $parent), '>=', id_recall($exact, $single) - 0.02, 'no worse than one server');
 
 # What the shards were asked, and how they answer it: postgres_fdw reads
 # through a cursor without LIMIT, which must not become a sort of every row.
@@ -103,7 +99,7 @@ for my $i (0, 1) {
 # Filters travel with the query and are answered inside the shards' indexes.
 my $exact3 = nearest("SELECT id FROM docs_all WHERE cat = 3 ORDER BY embedding <-> QUERY, id LIMIT 10");
 my $parent3 = nearest("SELECT id FROM docs WHERE cat = 3 ORDER BY embedding <-> QUERY LIMIT 10");
-cmp_ok(recall($exact3, $parent3), '>=', 0.95, 'sharded with a filter column: recall@10');
+cmp_ok(id_recall($exact3, $parent3), '>=', 0.95, 'sharded with a filter column: recall@10');
 
 # The shards in parallel: one LIMIT per shard in a UNION ALL, whose parts
 # (the distance computed where the rows arrive) run as Async Foreign Scans,
@@ -118,7 +114,7 @@ my $union = "WITH u AS MATERIALIZED (
 like($coord->safe_psql('postgres', qq(EXPLAIN (VERBOSE, COSTS OFF) $union0)),
 	qr/Append\s+->  Async Foreign Scan on public\.docs_1.*Remote SQL: SELECT .* ORDER BY .* LIMIT 10::bigint.*Async Foreign Scan on public\.docs_2/s,
 	'the UNION ALL form queries the shards concurrently, each with its LIMIT');
-cmp_ok(recall($exact, nearest($union)), '>=', 0.95, 'and answers as well');
+cmp_ok(id_recall($exact, nearest($union)), '>=', 0.95, 'and answers as well');
 
 # A shard that is down: an error that names it, never the other shard's rows alone.
 $shards[1]->stop;
@@ -127,7 +123,7 @@ isnt($ret, 0, 'with a shard down the query fails');
 like($err, qr/could not connect to server "shard2"/, 'and the error names the shard');
 is($out, '', 'and returns no rows');
 $shards[1]->start;
-cmp_ok(recall($exact, nearest("SELECT id FROM docs ORDER BY embedding <-> QUERY LIMIT 10")), '>=', 0.95,
+cmp_ok(id_recall($exact, nearest("SELECT id FROM docs ORDER BY embedding <-> QUERY LIMIT 10")), '>=', 0.95,
 	'the shard back: the same answers');
 
 done_testing();

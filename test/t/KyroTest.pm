@@ -6,7 +6,7 @@ use Exporter 'import';
 use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(copy_from_command crash_and_restart kyrodb_node pgbench_files rows_not_found);
+our @EXPORT = qw(copy_from_command crash_and_restart id_recall kyrodb_node pgbench_files rows_not_found);
 
 # A hard crash: SIGKILL to the postmaster and to every one of its processes
 # at once (as a power cut would leave them), then a restart, which runs crash
@@ -83,4 +83,18 @@ sub rows_not_found {
 		         WHERE i.v IS NOT NULL AND (i.id % 50 = 0 OR i.id > (SELECT max(id) - 200 FROM $table))
 		           AND i.id <> ALL (ARRAY(SELECT j.id FROM $table j ORDER BY j.v <-> i.v LIMIT 3)))));
 }
+
+# The share of the ids in EXACT (lines of comma-separated ids, one per query)
+# that FOUND has on the same line.
+sub id_recall {
+	my ($exact, $found) = @_;
+	my ($hits, $all) = (0, 0);
+	my @f = split /\n/, $found;
+	for my $line (split /\n/, $exact) {
+		my %got = map { $_ => 1 } split /,/, shift(@f) // '';
+		for (split /,/, $line) { $all++; $hits++ if $got{$_}; }
+	}
+	return $all ? $hits / $all : 0;
+}
+
 1;
