@@ -15,9 +15,11 @@ case "$purpose" in
     # The fuzz targets need only the core and clang with its libFuzzer and sanitizer runtimes.
     fuzz)  packages=(make clang-14 libclang-rt-14-dev) ;;
 esac
-# npm fetches the demo's embeddings; any install of it will do (Node.js's
-# own nodejs package ships one and conflicts with Debian's npm).
-if [ "$purpose" = demo ] || [ "$purpose" = bench ]; then
+# npm fetches the demo's embeddings, and make test's Node.js client tests
+# (test/clients) with their packages; any install of node and npm will do
+# (Node.js's own nodejs package ships npm and conflicts with Debian's npm).
+if [ "$purpose" = demo ] || [ "$purpose" = bench ] || [ "$purpose" = test ]; then
+    command -v node >/dev/null || packages+=(nodejs)
     command -v npm >/dev/null || packages+=(npm)
 fi
 command -v runuser >/dev/null || packages+=(util-linux)

@@ -158,6 +158,58 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     rm -f "$tap_log"
 fi
 
+# ---- Node.js clients (test/clients): node-postgres with pgvector-node, and
+# LangChain JS's PGVectorStore, in a database with kyrodb (standalone) and,
+# with pgvector, one with pgvector and kyrodb_pgvector (companion). npm ci
+# installs the committed lockfile into a copy the cluster owner can read; the
+# tests need nothing else from outside.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "== client tests (Node.js): skipped, node or npm is not installed (test/scripts/deps.sh test installs them)"
+else
+    clients=$work/clients
+    mkdir -p "$clients"
+    cp test/clients/package.json test/clients/package-lock.json test/clients/.npmrc test/clients/*.mjs "$clients/"
+    [ "$(id -u)" -eq 0 ] && chown -R "$(pg_owner)" "$clients"
+    echo "== client tests (Node.js $(node --version)): npm ci"
+    clients_log=$(mktemp)
+    if ! (cd "$clients" && as_owner env npm_config_cache="$clients/.npm" npm ci --no-audit --no-fund) >"$clients_log" 2>&1; then
+        tail -n 30 "$clients_log"
+        echo "npm ci failed"
+        count 0 1
+    else
+        modes=standalone
+        [ "$pgvector" = 1 ] && modes="standalone companion"
+        for mode in $modes; do
+            db=clients_$mode
+            if [ "$mode" = standalone ]; then ext="CREATE EXTENSION kyrodb"; else ext="CREATE EXTENSION kyrodb_pgvector CASCADE"; fi
+            echo "== client tests (Node.js, $mode: $ext)"
+            if ! { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" &&
+                   "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" -c "$ext"; } >"$clients_log" 2>&1; then
+                cat "$clients_log"
+                count 0 1
+                continue
+            fi
+            (cd "$clients" && as_owner env MODE="$mode" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$db" \
+                node --test --test-reporter=tap pg.test.mjs langchain.test.mjs) >"$clients_log" 2>&1
+            status=$?
+            grep -E '^(ok|not ok) [0-9]|^# [0-9]+ of [0-9]+ answers' "$clients_log"
+            # node's summary counts every test (cancelled ones are failures)
+            p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$clients_log" | tail -n 1)
+            f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$clients_log" | tail -n 1)
+            c=$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$clients_log" | tail -n 1)
+            f=$(( ${f:-0} + ${c:-0} ))
+            if [ "$status" -ne 0 ]; then
+                echo "== client test failures ($mode)"
+                grep -E -A25 '^not ok [0-9]' "$clients_log" | head -n 150
+                [ -z "$p" ] && tail -n 30 "$clients_log"  # died before its summary
+                [ "$f" -eq 0 ] && f=1
+            fi
+            count "${p:-0}" "$f"
+        done
+    fi
+    rm -f "$clients_log"
+fi
+
 # ---- sanitizer reports anywhere in the servers' logs
 if [ "${SANITIZE:-0}" = 1 ]; then
     reports=$(grep -lE 'ERROR: AddressSanitizer|runtime error:' "$work/server.log" "$work"/tap/tmp_check/log/* 2>/dev/null)
