@@ -24,8 +24,10 @@ sub get { my $x = $v{join "|", @_}; defined $x ? $x : undef }
 sub fmt { my ($x, $d) = @_; defined $x ? sprintf("%.${d}f", $x) : "-" }
 
 open my $md, ">", "summary.md" or die;
-printf $md "# kyrodb benchmark\n\ncommit %s, %s, profile %s; %s, %d cores, %s, %s, huge pages %s\n\n",
-    @$machine{qw(commit date profile cpu cores memory postgres)}, $machine->{huge_pages} // "off";
+printf $md "# kyrodb benchmark\n\ncommit %s, %s, profile %s; %s, %d cores, %s, %s, huge pages %s; "
+    . "index m 16, ef_construction %d\n\n",
+    @$machine{qw(commit date profile cpu cores memory postgres)}, $machine->{huge_pages} // "off",
+    $machine->{ef_construction} // 64;
 for my $ds (sort keys %sets) {
     print $md "## $ds ($sets{$ds})\n\n";
     print $md "| ef_search | recall\@10 | QPS 1 conn | QPS 2 conn | p50 ms | p95 ms | p99 ms | hnswlib recall\@10 | hnswlib QPS | p99 ms 2 conn |\n";

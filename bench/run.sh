@@ -45,18 +45,24 @@ build/kyrodb_cache_sim | tee "$out/cache-sim.md" | sed -n '3,12p'
 # for the run only, if we may; otherwise the run says it went without.
 huge_wanted=3800  # 2 MB pages: 6 GB shared buffers + 1 GB pool + the rest
 shared_buffers=6GB pool=1GB build_mem=6GB
+ef_construction=${EF_CONSTRUCTION:-64}
 if [ "$profile" = 10m ]; then
     # 10 M x 128: the images take 6.7 GB of pool; the build needs about 2 kB
-    # per row it holds (10 GB: two segments of 5 M rows); the driver keeps the
-    # 5 GB of rows for scoring. That leaves no room for reserved huge pages on
-    # 24 GiB: this profile runs on 4 kB pages, a newcomer's default.
-    shared_buffers=3GB pool=7500MB build_mem=10GB huge_wanted=0
+    # per row it holds (10 GB: two segments of 5 M rows). The driver lets go
+    # of its 5 GB of rows after the load (it scores by the truth's ids), which
+    # leaves room on 24 GiB for 3 GB of shared buffers and the pool on huge
+    # pages. HUGE=0 runs it on 4 kB pages, a newcomer's default. At this size
+    # a graph built with ef_construction 64 reaches recall 0.95 only at
+    # ef_search 200 (20261204-092715-90d4146): the profile builds with 128.
+    shared_buffers=3GB pool=7500MB build_mem=10GB huge_wanted=5400
+    ef_construction=${EF_CONSTRUCTION:-128}
 fi
+[ "${HUGE:-1}" != 0 ] || huge_wanted=0
 huge_before=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
 huge_pages=off
 # compacting memory first lets the kernel find contiguous 2 MB pages
 if [ "$huge_wanted" -eq 0 ]; then
-    echo "== huge pages not used by this profile: the server runs with 4 kB pages"
+    echo "== huge pages not used (HUGE=0): the server runs with 4 kB pages"
 elif [ "$huge_before" -ge "$huge_wanted" ] ||
     { echo 1 | $SUDO tee /proc/sys/vm/compact_memory >/dev/null 2>&1
       echo "$huge_wanted" | $SUDO tee /proc/sys/vm/nr_hugepages >/dev/null 2>&1 &&
@@ -78,7 +84,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cat >"$out/machine.json" <<JSON
-{"commit": "$commit", "date": "$(date -u +%FT%TZ)", "profile": "$profile", "cpu": "$cpu", "cores": $(nproc), "memory": "$mem", "simd": "$(grep -o -w -m1 avx512f /proc/cpuinfo || grep -o -w -m1 avx2 /proc/cpuinfo || echo none)", "postgres": "$($PG_BIN/postgres --version)", "huge_pages": "$huge_pages"}
+{"commit": "$commit", "date": "$(date -u +%FT%TZ)", "profile": "$profile", "cpu": "$cpu", "cores": $(nproc), "memory": "$mem", "simd": "$(grep -o -w -m1 avx512f /proc/cpuinfo || grep -o -w -m1 avx2 /proc/cpuinfo || echo none)", "postgres": "$($PG_BIN/postgres --version)", "huge_pages": "$huge_pages", "ef_construction": $ef_construction}
 JSON
 cluster_init "$work/data" "$work" "$port" "fsync = on
 huge_pages = $huge_pages
@@ -97,7 +103,7 @@ conn="host=$work port=$port user=$owner dbname=bench"
 
 run_driver() {  # DATASET N
     echo "== driver: $1 ($2 vectors)"
-    build/kyrodb_driver --conn "$conn" --dataset "$1" --n "$2" >>"$out/results.jsonl"
+    build/kyrodb_driver --conn "$conn" --dataset "$1" --n "$2" --ef-construction "$ef_construction" >>"$out/results.jsonl"
 }
 
 # ---- recovery: kill -9 every server process after committed inserts; time
@@ -164,7 +170,7 @@ case "$profile" in
     10m)
         echo "== driver: synthetic (10000000 vectors)"
         build/kyrodb_driver --conn "$conn" --n 10000000 --phases load,build,search \
-            --build-mem "$build_mem" >>"$out/results.jsonl"
+            --build-mem "$build_mem" --ef-construction "$ef_construction" >>"$out/results.jsonl"
         recovery synthetic 10000000 ;;
     shard)
         echo "== driver: synthetic (1000000 vectors), load and build only"
