@@ -119,6 +119,7 @@ struct Options {
 } opt;
 
 Dataset data;
+bool rows_released = false;  // after the load, when only build and search follow (10 M)
 Truth base_truth;   // top 100 over the base rows (cached on disk)
 Truth grown_truth;  // top 10 over base + inserted rows, computed when the table holds them
 std::vector<std::string> qparam;  // the queries as binary vector parameters
@@ -382,7 +383,7 @@ void require(PGconn *c, const char *phase, bool index) {
     std::size_t rows = std::stoull(value(c, "SELECT count(*) FROM items"));
     std::size_t dim = std::stoull(value(c, "SELECT coalesce((SELECT vector_dims(embedding) FROM items LIMIT 1), 0)"));
     if (dim == data.dim && rows == data.n) {
-        data.rows.resize(data.n * data.dim);
+        if (!rows_released) data.rows.resize(data.n * data.dim);
     } else if (dim == data.dim && rows == data.n + 2 * kInsert) {
         grow();
     } else {
@@ -1353,7 +1354,10 @@ int main(int argc, char **argv) {
             // truth's ids and distances instead.
             bool rows_needed = false;
             for (const std::string &later : phases) rows_needed |= later != "load" && later != "build" && later != "search";
-            if (data.n > kLargeRows && !rows_needed) std::vector<float>().swap(data.rows);
+            if (data.n > kLargeRows && !rows_needed) {
+                std::vector<float>().swap(data.rows);
+                rows_released = true;
+            }
         }
         else if (p == "build") phase_build(c);
         else if (p == "search") phase_search(c);
