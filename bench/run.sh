@@ -15,6 +15,10 @@ cd "$(dirname "$0")/.."
 . test/scripts/common.sh
 
 profile=${PROFILE:-quick}
+# PROFILE is also PGXS's variable of profiling flags for the linker ("cannot
+# find 10m" whenever kyrodb.so is linked): the makes below must not inherit
+# it, from the environment or from `make bench PROFILE=...`'s MAKEFLAGS.
+unset PROFILE MAKEFLAGS MFLAGS
 bash test/scripts/deps.sh bench
 make -s -j2 >/dev/null
 $SUDO make -s install >/dev/null
