@@ -81,6 +81,12 @@ void companion_register() {
 }
 
 void notice_pgvector_settings() {
+    // Setting an unknown custom variable adds a placeholder to the GUC table,
+    // so the table's size only changes when there may be a new one to report.
+    static int looked_at = -1;
+    const int variables = GetNumConfigOptions();
+    if (variables == looked_at) return;
+    looked_at = variables;
     for (PgvectorSetting &s : pgvector_settings) {
         if (s.said || (GetConfigOptionFlags(s.name, true) & GUC_CUSTOM_PLACEHOLDER) == 0) continue;
         s.said = true;
