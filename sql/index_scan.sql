@@ -179,6 +179,42 @@ SELECT count(*) AS probes, count(*) FILTER (WHERE s.ids = i.ids) AS same,
   FROM by_seq_more s JOIN by_index_more i USING (probe);
 DROP TABLE partial, probes;
 
+-- open scans keep the hot-tier rows they started from while later scans
+-- bring this backend's copy up to date (new rows) and make it drop rows (a
+-- flush of part of the hot tier): each open scan goes on in the order of a
+-- sequential scan over the rows it sees
+CREATE TABLE held (id int, v vector(64)) WITH (autovacuum_enabled = off);
+CREATE INDEX held_idx ON held USING kyrodb (v);
+SELECT setseed(0.5);
+INSERT INTO held SELECT i, (SELECT array_agg(random()::float4) FROM generate_series(1, 64) WHERE i > 0)
+  FROM generate_series(1, 3000) i;
+CREATE TABLE held_q AS SELECT v FROM held WHERE id = 1;
+SET enable_seqscan = off;
+BEGIN;
+DECLARE first CURSOR FOR SELECT id FROM held ORDER BY v <-> (SELECT v FROM held_q);
+FETCH 3 FROM first;
+INSERT INTO held SELECT 3000 + i, (SELECT array_agg(random()::float4) FROM generate_series(1, 64) WHERE i > 0)
+  FROM generate_series(1, 500) i;
+DECLARE second CURSOR FOR SELECT id FROM held ORDER BY v <-> (SELECT v FROM held_q);
+FETCH 3 FROM second;
+SAVEPOINT s;
+SET LOCAL maintenance_work_mem = '1MB';
+SET LOCAL kyrodb.crash_point = 'flush.published';
+SELECT kyrodb_flush('held_idx');
+ROLLBACK TO SAVEPOINT s;
+SELECT segments, hot_rows BETWEEN 1 AND 3499 AS part_flushed FROM kyrodb_index_stats('held_idx');
+SET LOCAL kyrodb.exact_search = on;
+SELECT array_agg(id) FROM (SELECT id FROM held ORDER BY v <-> (SELECT v FROM held_q) LIMIT 5) a;
+FETCH 7 FROM first;
+FETCH 7 FROM second;
+COMMIT;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+SELECT array_agg(id) FROM (SELECT id FROM held WHERE id <= 3000 ORDER BY v <-> (SELECT v FROM held_q) LIMIT 10) a;
+SELECT array_agg(id) FROM (SELECT id FROM held ORDER BY v <-> (SELECT v FROM held_q) LIMIT 10) a;
+RESET enable_indexscan;
+DROP TABLE held, held_q;
+
 -- inserts are buffered per connection and appended in batches: a scan of
 -- the index in the same transaction sees them, an abort drops them, and
 -- rows of earlier statements survive an append that fails in a

@@ -35,6 +35,9 @@ struct DistanceKernels {
     // that the inner loop is one widening load of codes and one or two FMAs per 8 (16) dimensions.
     float (*sq8_l2_squared)(const float *a, const float *s, const uint8_t *c, std::size_t n);  // sum (a - s*c)^2
     float (*sq8_dot)(const float *w, const uint8_t *c, std::size_t n);                       // sum w*c
+    // 7-bit codes (0..127), for a first pass over many rows: out[r] = sum q*row_r over `dim`
+    // codes, for `n` rows stored one after the other. Exact in integers (dim up to 266,000).
+    void (*code7_dots)(const uint8_t *q, const uint8_t *rows, std::size_t dim, std::size_t n, uint32_t *out);
 };
 
 namespace detail { extern const DistanceKernels *active_kernels; }

@@ -72,9 +72,17 @@ float sq8_dot_scalar(const float *w, const uint8_t *c, std::size_t n) {
     return sum;
 }
 
+void code7_dots_scalar(const uint8_t *q, const uint8_t *rows, std::size_t dim, std::size_t n, uint32_t *out) {
+    for (std::size_t r = 0; r < n; r++) {
+        uint32_t sum = 0;
+        for (std::size_t i = 0; i < dim; i++) sum += uint32_t(q[i]) * rows[r * dim + i];
+        out[r] = sum;
+    }
+}
+
 const DistanceKernels scalar_kernels = {Isa::Scalar,          "scalar",  l2_squared_scalar,
                                         inner_product_scalar, l1_scalar, cosine_parts_scalar,
-                                        sq8_l2_squared_scalar, sq8_dot_scalar};
+                                        sq8_l2_squared_scalar, sq8_dot_scalar, code7_dots_scalar};
 
 bool cpu_supports(Isa isa) {
     switch (isa) {

@@ -186,10 +186,12 @@ float sq8_dot_avx512(const float *w, const uint8_t *c, std::size_t n) {
 
 }  // namespace
 
+void code7_dots_avx2(const uint8_t *q, const uint8_t *rows, std::size_t dim, std::size_t n, uint32_t *out);  // distance_avx2.cpp
+
 namespace detail {
 extern const DistanceKernels avx512_kernels = {Isa::Avx512,         "avx512",  l2_squared_avx512,
                                                inner_product_avx512, l1_avx512, cosine_parts_avx512,
-                                               sq8_l2_squared_avx512, sq8_dot_avx512};
+                                               sq8_l2_squared_avx512, sq8_dot_avx512, code7_dots_avx2};
 }  // namespace detail
 
 }  // namespace kyrodb

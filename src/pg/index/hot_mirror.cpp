@@ -27,33 +27,47 @@ constexpr size_t kSlots = 8;
 Slot slots[kSlots];
 uint64 uses = 0;
 
+struct Collect {
+    HotRows *rows;
+    uint32 stride;
+};
+
 bool collect(void *context, uint64 record, uint64 tid, const float *row) {
-    auto *m = static_cast<HotMirror *>(context);
+    auto *c = static_cast<Collect *>(context);
     // capacity was reserved for every record: no allocation, no throw here
-    m->records.push_back(record);
-    m->tids.push_back(tid);
-    m->rows.insert(m->rows.end(), row, row + m->stride);
+    c->rows->records.push_back(record);
+    c->rows->tids.push_back(tid);
+    c->rows->rows.insert(c->rows->rows.end(), row, row + c->stride);
     return true;
 }
 
 void reset(HotMirror &m) {
     m.valid = false;
-    m.records.clear();
-    m.tids.clear();
-    m.rows.clear();
+    m.data.reset();
+}
+
+// The copy's rows, to change: a scan still holding them keeps its own.
+HotRows &own_rows(HotMirror &m) {
+    if (m.data == nullptr)
+        m.data = std::make_shared<HotRows>();
+    else if (m.data.use_count() > 1)
+        m.data = std::make_shared<HotRows>(*m.data);
+    return *m.data;
 }
 
 // Drops the records a flush moved into a segment (those before hot_start).
 void drop_flushed(HotMirror &m, uint64 hot_start) {
-    const size_t n = std::lower_bound(m.records.begin(), m.records.end(), hot_start) - m.records.begin();
-    m.records.erase(m.records.begin(), m.records.begin() + n);
-    m.tids.erase(m.tids.begin(), m.tids.begin() + n);
-    m.rows.erase(m.rows.begin(), m.rows.begin() + n * m.stride);
+    HotRows &h = own_rows(m);
+    const size_t n = std::lower_bound(h.records.begin(), h.records.end(), hot_start) - h.records.begin();
+    h.records.erase(h.records.begin(), h.records.begin() + n);
+    h.tids.erase(h.tids.begin(), h.tids.begin() + n);
+    h.rows.erase(h.rows.begin(), h.rows.begin() + n * m.stride);
+    h.codes.erase_front(n);
 }
 
 }  // namespace
 
-const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
+std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) {
     const Oid relid = RelationGetRelid(index);
     Slot *slot = std::find_if(std::begin(slots), std::end(slots), [&](const Slot &s) { return s.relid == relid; });
     if (slot == std::end(slots)) {
@@ -82,26 +96,34 @@ const HotMirror *hot_mirror(Relation index, const MetaPage &meta) {
     const HotScanEnd from = m.end;
     const bool resume = m.valid;
     const size_t pending = meta.hot_end - (resume ? from.record : meta.hot_start);
-    m.records.reserve(m.records.size() + pending);
-    m.tids.reserve(m.tids.size() + pending);
-    m.rows.reserve(m.rows.size() + pending * m.stride);
+    // Nothing to append (the read still checks the chain): rows a scan holds stay shared.
+    HotRows &h = pending > 0 || m.data == nullptr ? own_rows(m) : *m.data;
+    h.records.reserve(h.records.size() + pending);
+    h.tids.reserve(h.tids.size() + pending);
+    h.rows.reserve(h.rows.size() + pending * m.stride);
     // Invalid until the read completes: an ERROR inside it leaves records
     // appended that m.end does not count.
     m.valid = false;
     HotScanEnd end;
     bool consistent = false;
-    pg_call([&] { consistent = hot_scan(index, meta, collect, &m, &end, resume ? &from : nullptr); });
+    Collect into{&h, m.stride};
+    pg_call([&] { consistent = hot_scan(index, meta, collect, &into, &end, resume ? &from : nullptr); });
     if (!consistent) {
         reset(m);
         return nullptr;
     }
+    if (pending > 0 && kyrodb::Metric(meta.metric) == kyrodb::Metric::L2)
+        h.codes.update(meta.dim, h.rows.data(), h.tids.size(), m.stride);
     m.end = end;
     m.valid = true;
-    return &m;
+    return m.data;
 }
 
 bool hot_mirror_fits(const MetaPage &meta) {
-    const uint64 bytes = (meta.hot_end - meta.hot_start) * (uint64(row_floats(meta)) * sizeof(float) + sizeof(uint64));
+    // a row: its floats, record number and TID, and for L2 its code, norm and error
+    uint64 row = uint64(row_floats(meta)) * sizeof(float) + 2 * sizeof(uint64);
+    if (kyrodb::Metric(meta.metric) == kyrodb::Metric::L2) row += meta.dim + 2 * sizeof(uint32);
+    const uint64 bytes = (meta.hot_end - meta.hot_start) * row;
     return bytes <= (uint64(max_local_memory_mb) << 20) / kSlots;
 }
 

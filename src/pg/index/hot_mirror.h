@@ -1,11 +1,24 @@
 // A backend's copy of an index's hot tier (hot_mirror.cpp).
 #pragma once
+#include <memory>
 #include <vector>
 
+#include "kyrodb/row_codes.h"
 #include "runtime/guard.h"
 #include "storage/pages.h"
 
 namespace kyrodb::pg {
+
+// The rows of a copy. Scans hold them until they end: the copy changes them
+// in place only while no scan does, and otherwise starts a new set.
+struct HotRows {
+    std::vector<uint64> records;  // live records' numbers, ascending
+    std::vector<uint64> tids;     // their TIDs
+    std::vector<float> rows;      // their element rows (vector, attributes)
+    // Of the rows' vectors, for an L2 index: a scan's first pass reads them
+    // and computes exact distances only where their bound leaves a doubt.
+    kyrodb::RowCodes codes;
+};
 
 struct HotMirror {
     bool valid = false;
@@ -13,9 +26,7 @@ struct HotMirror {
     uint32 hot_cleared = 0;               // ditto
     uint32 stride = 0;           // floats of an element row: row_floats(meta)
     HotScanEnd end{};            // where the next read resumes
-    std::vector<uint64> records; // live records' numbers, ascending
-    std::vector<uint64> tids;    // their TIDs
-    std::vector<float> rows;     // their element rows (vector, attributes)
+    std::shared_ptr<HotRows> data;
 };
 
 // This backend's copy of the live hot-tier records of `meta`, read from pages
@@ -24,7 +35,7 @@ struct HotMirror {
 // what `meta` describes (see hot_scan). The copy is only as good as `meta`:
 // if the metapage's generation has moved on since, the caller must not use
 // it (and should call hot_mirror_forget).
-const HotMirror *hot_mirror(Relation index, const MetaPage &meta);
+std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta);
 // Whether the hot tier of `meta` may be copied: its vectors within an eighth
 // of kyrodb.max_local_memory (there are 8 copies at most). Otherwise a scan
 // reads it from pages, as the copy is only a saving of time.

@@ -1,6 +1,8 @@
 // Ordered index scans: ORDER BY embedding <op> $1.
 //
-// The hot tier is scanned exactly; the segments are searched with HNSW,
+// The hot tier is scanned exactly (for L2 from this backend's copy, first on
+// 7-bit codes whose lower bounds leave the exact distance to the rows a
+// stage's frontier reaches: kyrodb/row_codes.h); the segments are searched with HNSW,
 // largest first: it gets a beam of width ef (kyrodb.ef_search), and each
 // smaller one stops at the distance the searches before it reached (with a
 // beam of its own in proportion to its size), so a small segment costs what
@@ -84,6 +86,7 @@ struct Candidate {
     uint64 tid;
 };
 constexpr uint32 kHot = UINT32_MAX;
+constexpr float kReached = -1;  // a hot_bounds entry whose row is in ScanState::hot
 
 enum class CacheUse { Off, Lookup, Refresh };
 
@@ -104,7 +107,13 @@ struct ScanState {
     bool locked = false;     // holding the maintenance lock (shared) until the scan ends
     Relation index = nullptr;
     std::vector<Segment> segments;
-    std::vector<HotRow> hot;
+    std::vector<HotRow> hot;  // with exact distances
+    // L2, from this backend's copy: a lower bound of each row's distance from
+    // its code, until a stage's frontier reaches it and it joins `hot` (then
+    // kReached).
+    std::shared_ptr<const HotRows> hot_rows;
+    size_t hot_stride = 0;  // of its rows
+    std::vector<float> hot_bounds;
     std::vector<uint64> ready;
     size_t ready_next = 0;
     uint64 returned = 0;
@@ -189,9 +198,11 @@ void start_once(Relation index, ScanState &s) {
     std::stable_sort(s.segments.begin(), s.segments.end(),
                      [](const Segment &a, const Segment &b) { return a.entry.count > b.entry.count; });
     pg_call([] { crash_point("scan.directory_read"); });
-    const HotMirror *hot = nullptr;
+    std::shared_ptr<const HotRows> hot;
     bool consistent = false;
     s.hot.clear();
+    s.hot_rows.reset();
+    s.hot_bounds.clear();
     if (hot_mirror_fits(meta)) {
         hot = hot_mirror(index, meta);
         consistent = hot != nullptr;
@@ -214,9 +225,17 @@ void start_once(Relation index, ScanState &s) {
                             errhint("REINDEX the index.")));
         });
     if (hot == nullptr) return;
-    s.hot.reserve(hot->tids.size());
-    for (size_t h = 0; h < hot->tids.size(); h++) {
-        const float *row = &hot->rows[h * hot->stride];
+    const size_t n = hot->tids.size(), stride = row_floats(meta);
+    if (s.metric == kyrodb::Metric::L2 && hot->codes.usable() && hot->codes.size() == n) {
+        s.hot_bounds.resize(n);
+        hot->codes.l2_lower_bounds(s.query.data(), s.hot_bounds.data());
+        s.hot_rows = std::move(hot);
+        s.hot_stride = stride;
+        return;
+    }
+    s.hot.reserve(n);
+    for (size_t h = 0; h < n; h++) {
+        const float *row = &hot->rows[h * stride];
         if (row_matches(s, row))
             s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), hot->tids[h], false});
     }
@@ -437,6 +456,13 @@ void run_stage(ScanState &s) {
     if (s.paged && !s.locked) check_directory_unchanged(s);
     if (caching) store_parts(s, hit);
     s.first_stage = false;
+    for (size_t r = 0; r < s.hot_bounds.size(); r++) {
+        if (s.hot_bounds[r] == kReached || s.hot_bounds[r] > frontier) continue;
+        s.hot_bounds[r] = kReached;
+        const float *row = &s.hot_rows->rows[r * s.hot_stride];
+        if (row_matches(s, row))
+            s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), s.hot_rows->tids[r], false});
+    }
     for (uint32 h = 0; h < s.hot.size(); h++)
         if (!s.hot[h].returned && s.hot[h].distance <= frontier)
             s.candidates.push_back({s.hot[h].distance, kHot, h, s.hot[h].tid});

@@ -1,0 +1,51 @@
+// 7-bit codes of float rows with a bound that keeps a search over them exact.
+//
+// A first pass over many rows (the hot tier) on codes reads a quarter of the bytes and runs an
+// integer kernel. Every dimension shares one step, so the squared distance between two codes is
+// an integer, |c|^2 + |q|^2 - 2 q.c, with |c|^2 kept per row and q.c from code7_dots (7 bits
+// let it multiply bytes without saturating). Each row keeps its exact quantization error
+// e_x = |x - x^|, and the query its own e_q, so by the triangle inequality
+//     |q - x|  >=  |q^ - x^| - e_q - e_x
+// for any row, also one outside the grid (clamped codes only make e_x larger). The caller
+// computes the exact distance of the rows whose bound does not rule them out.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kyrodb {
+
+class RowCodes {
+  public:
+    // Encodes rows [size(), n) of `rows` (element rows `stride` floats apart, the first `dim`
+    // floats of each the vector). The grid comes from the rows first seen; it is chosen again,
+    // and every row encoded again, each time the rows double, up to kSettledRows, so that a
+    // grid set from a handful of rows does not stay. Allocates: call it outside pg_call.
+    void update(std::size_t dim, const float *rows, std::size_t n, std::size_t stride);
+    // Drops rows [0, n) (the caller dropped them from its rows).
+    void erase_front(std::size_t n);
+    void clear();
+    std::size_t size() const { return errors_.size(); }
+    // Whether the values allowed a grid (finite steps): if not, lower_bounds must not be called.
+    bool usable() const { return step_ > 0; }
+
+    // out[i] = a lower bound of the squared L2 distance between `query` and row i, as
+    // l2_squared computes it (float rounding included), for every row.
+    void l2_lower_bounds(const float *query, float *out) const;
+
+    static constexpr std::size_t kSettledRows = 4096;
+
+  private:
+    void choose_grid(const float *rows, std::size_t n, std::size_t stride);
+    float encode(const float *v, uint8_t *code, uint32_t *norm) const;  // returns |v - v^|, rounded up
+
+    std::size_t dim_ = 0;
+    std::size_t grid_rows_ = 0;   // rows the grid was chosen from
+    float step_ = 0;              // 0: no grid
+    std::vector<float> lo_;       // per dimension: the value of code 0
+    std::vector<uint8_t> codes_;  // dim_ per row, 0..127
+    std::vector<uint32_t> norms_; // per row: sum of its codes squared
+    std::vector<float> errors_;   // per row
+};
+
+}  // namespace kyrodb

@@ -1,0 +1,145 @@
+// RowCodes: the lower bounds never exceed the exact distances the float kernels compute, also
+// for rows and queries outside the grid, and on embedding-like data they rule out most rows.
+#include "kyrodb/row_codes.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "kyrodb/distance.h"
+
+namespace {
+
+using kyrodb::RowCodes;
+
+std::vector<float> gaussian_rows(std::size_t n, std::size_t dim, std::size_t stride, unsigned seed, float scale = 1) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0, scale);
+    std::vector<float> rows(n * stride, 7.0f);  // the floats past dim (attributes) are not vector
+    for (std::size_t r = 0; r < n; r++)
+        for (std::size_t d = 0; d < dim; d++) rows[r * stride + d] = g(rng);
+    return rows;
+}
+
+// Every bound at or below l2_squared of every ISA this CPU has.
+void expect_bounds_hold(const RowCodes &codes, const std::vector<float> &rows, std::size_t dim, std::size_t stride,
+                        const float *query, std::size_t *ruled_out = nullptr) {
+    std::vector<float> lb(codes.size());
+    codes.l2_lower_bounds(query, lb.data());
+    for (std::size_t r = 0; r < codes.size(); r++)
+        for (kyrodb::Isa isa : {kyrodb::Isa::Scalar, kyrodb::Isa::Avx2, kyrodb::Isa::Avx512}) {
+            const kyrodb::DistanceKernels *k = kyrodb::kernels_for(isa);
+            if (k == nullptr) continue;
+            const float exact = k->l2_squared(query, &rows[r * stride], dim);
+            ASSERT_LE(lb[r], exact) << "row " << r << " isa " << k->name;
+        }
+    if (ruled_out != nullptr) *ruled_out = std::count_if(lb.begin(), lb.end(), [](float b) { return b > 0; });
+}
+
+TEST(Code7Dots, EveryIsaMatchesExactSums) {
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<int> code(0, 127);
+    for (std::size_t dim : {0, 1, 31, 32, 33, 64, 128, 200, 1536}) {
+        const std::size_t n = 5;
+        std::vector<uint8_t> q(dim), rows(n * dim);
+        for (auto &c : q) c = uint8_t(code(rng));
+        for (auto &c : rows) c = uint8_t(code(rng));
+        if (dim > 0) {  // the largest products, in every row: no saturation in 16 bits
+            std::fill(q.begin(), q.end(), 127);
+            std::fill(rows.begin(), rows.begin() + std::ptrdiff_t(dim), 127);
+        }
+        std::vector<uint32_t> want(n);
+        for (std::size_t r = 0; r < n; r++)
+            for (std::size_t i = 0; i < dim; i++) want[r] += uint32_t(q[i]) * rows[r * dim + i];
+        for (kyrodb::Isa isa : {kyrodb::Isa::Scalar, kyrodb::Isa::Avx2, kyrodb::Isa::Avx512}) {
+            const kyrodb::DistanceKernels *k = kyrodb::kernels_for(isa);
+            if (k == nullptr) continue;
+            std::vector<uint32_t> got(n, 12345);
+            k->code7_dots(q.data(), rows.data(), dim, n, got.data());
+            EXPECT_EQ(got, want) << "dim " << dim << " " << k->name;
+        }
+    }
+}
+
+TEST(RowCodes, BoundsHoldAndRuleOutMostRows) {
+    const std::size_t dim = 128, stride = 130, n = 5000;
+    std::vector<float> rows = gaussian_rows(n, dim, stride, 1);
+    RowCodes codes;
+    codes.update(dim, rows.data(), n, stride);
+    ASSERT_TRUE(codes.usable());
+    ASSERT_EQ(codes.size(), n);
+    std::vector<float> queries = gaussian_rows(20, dim, dim, 2);
+    std::size_t needed = 0;
+    for (std::size_t q = 0; q < 20; q++) {
+        const float *query = &queries[q * dim];
+        expect_bounds_hold(codes, rows, dim, stride, query);
+        // the rows a top-10 search must still compute exactly: bound within the 10th distance
+        std::vector<float> exact(n), lb(n);
+        for (std::size_t r = 0; r < n; r++) exact[r] = kyrodb::kernels().l2_squared(query, &rows[r * stride], dim);
+        std::nth_element(exact.begin(), exact.begin() + 9, exact.end());
+        codes.l2_lower_bounds(query, lb.data());
+        needed += std::count_if(lb.begin(), lb.end(), [&](float b) { return b <= exact[9]; });
+    }
+    EXPECT_LT(needed, 20 * n / 20) << "more than 5 % of the rows left for an exact distance";
+}
+
+TEST(RowCodes, RowsAndQueriesOutsideTheGrid) {
+    const std::size_t dim = 24, stride = 24;
+    std::vector<float> rows = gaussian_rows(300, dim, stride, 4);
+    RowCodes codes;
+    codes.update(dim, rows.data(), 300, stride);
+    // later rows far outside the grid chosen from the first ones (clamped codes)
+    std::vector<float> far = gaussian_rows(10, dim, stride, 5, 50);
+    rows.insert(rows.end(), far.begin(), far.end());
+    codes.update(dim, rows.data(), 310, stride);
+    ASSERT_EQ(codes.size(), 310u);
+    std::vector<float> queries = gaussian_rows(5, dim, dim, 6, 30);
+    for (std::size_t q = 0; q < 5; q++) expect_bounds_hold(codes, rows, dim, stride, &queries[q * dim]);
+    expect_bounds_hold(codes, rows, dim, stride, &rows[305 * stride]);  // a row itself: bound 0 or near
+}
+
+TEST(RowCodes, GridFromOneRowIsChosenAgain) {
+    const std::size_t dim = 64;
+    std::vector<float> rows = gaussian_rows(2000, dim, dim, 7);
+    RowCodes codes;
+    codes.update(dim, rows.data(), 1, dim);  // every value of one row: a poor grid
+    for (std::size_t n = 2; n <= 2000; n += 37) codes.update(dim, rows.data(), n, dim);
+    codes.update(dim, rows.data(), 2000, dim);
+    std::size_t ruled_out = 0;
+    expect_bounds_hold(codes, rows, dim, dim, &rows[0], &ruled_out);
+    EXPECT_GT(ruled_out, 1900u) << "the grid was not chosen again as rows came";
+}
+
+TEST(RowCodes, EraseFrontKeepsTheRest) {
+    const std::size_t dim = 32;
+    std::vector<float> rows = gaussian_rows(500, dim, dim, 8);
+    RowCodes codes;
+    codes.update(dim, rows.data(), 500, dim);
+    std::vector<float> before(500), after(400);
+    codes.l2_lower_bounds(&rows[0], before.data());
+    codes.erase_front(100);
+    ASSERT_EQ(codes.size(), 400u);
+    codes.l2_lower_bounds(&rows[0], after.data());
+    for (std::size_t r = 0; r < 400; r++) EXPECT_EQ(after[r], before[r + 100]);
+    // and new rows append after the kept ones (the caller's rows moved up by 100 as well)
+    std::vector<float> kept(rows.begin() + 100 * dim, rows.end());
+    std::vector<float> more = gaussian_rows(50, dim, dim, 9);
+    kept.insert(kept.end(), more.begin(), more.end());
+    codes.update(dim, kept.data(), 450, dim);
+    expect_bounds_hold(codes, kept, dim, dim, &more[0]);
+}
+
+TEST(RowCodes, EqualValues) {
+    const std::size_t dim = 16;
+    std::vector<float> rows(10 * dim, 0.25f);
+    RowCodes codes;
+    codes.update(dim, rows.data(), 10, dim);
+    ASSERT_TRUE(codes.usable());
+    std::vector<float> query(dim, 0.25f), other(dim, -3.0f);
+    expect_bounds_hold(codes, rows, dim, dim, query.data());
+    expect_bounds_hold(codes, rows, dim, dim, other.data());
+}
+
+}  // namespace
