@@ -48,7 +48,7 @@ void hot_tier_bounds(benchmark::State &state) {
     codes.update(dim, vectors.data(), n, dim);
     std::vector<float> bounds(n);
     for (auto _ : state) {
-        codes.l2_lower_bounds(query.data(), bounds.data());
+        codes.lower_bounds(kyrodb::Metric::L2, query.data(), bounds.data());
         benchmark::DoNotOptimize(bounds.data());
     }
     state.SetItemsProcessed(state.iterations() * n);

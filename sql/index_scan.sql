@@ -273,4 +273,20 @@ RESET enable_seqscan;
 DROP TABLE wide;
 
 DROP TABLE items, queries;
+
+-- the hot tier's first pass on codes leaves every operator's answer that of
+-- a sequential scan (rows inserted after CREATE INDEX, none flushed)
+CREATE TABLE items (id int PRIMARY KEY, category int, v vector(16));
+CREATE INDEX items_l2 ON items USING kyrodb (v vector_l2_ops);
+CREATE INDEX items_ip ON items USING kyrodb (v vector_ip_ops);
+CREATE INDEX items_cos ON items USING kyrodb (v vector_cosine_ops);
+INSERT INTO items
+SELECT i, i % 10, (SELECT array_agg(sin(i * 0.37 + j * 1.3) + cos(i * 0.011 * j)) FROM generate_series(1, 16) j)::vector
+  FROM generate_series(1, 2000) i;
+CREATE TABLE queries AS SELECT id AS qid, v + ('[' || repeat('0.01,', 15) || '0.01]')::vector AS v FROM items WHERE id % 100 = 0;
+SELECT segments, hot_rows FROM kyrodb_index_stats('items_cos');
+SELECT * FROM matches('<->');
+SELECT * FROM matches('<#>');
+SELECT * FROM matches('<=>');
+DROP TABLE items, queries;
 DROP FUNCTION matches, top10;

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kyrodb/metric.h"
+
 namespace kyrodb {
 
 class RowCodes {
@@ -29,15 +31,17 @@ class RowCodes {
     // Whether the values allowed a grid (finite steps): if not, lower_bounds must not be called.
     bool usable() const { return step_ > 0; }
 
-    // out[i] = a lower bound of the squared L2 distance between `query` and row i, as
-    // l2_squared computes it (float rounding included), for every row.
-    void l2_lower_bounds(const float *query, float *out) const;
+    // out[i] = a lower bound of index_distance(metric, query, row i) as the float kernels
+    // compute it (their rounding included), for every row; for cosine, `query` and the rows as
+    // prepare_vector left them. Inner products come from |q - x|, |q| and |x| (kept per row).
+    void lower_bounds(Metric metric, const float *query, float *out) const;
 
     static constexpr std::size_t kSettledRows = 4096;
 
   private:
     void choose_grid(const float *rows, std::size_t n, std::size_t stride);
-    float encode(const float *v, uint8_t *code, uint32_t *norm) const;  // returns |v - v^|, rounded up
+    // Returns |v - v^|, and sets *square to |v|^2 (if asked), both rounded up.
+    float encode(const float *v, uint8_t *code, uint32_t *norm, float *square = nullptr) const;
 
     std::size_t dim_ = 0;
     std::size_t grid_rows_ = 0;   // rows the grid was chosen from
@@ -45,6 +49,7 @@ class RowCodes {
     std::vector<float> lo_;       // per dimension: the value of code 0
     std::vector<uint8_t> codes_;  // dim_ per row, 0..127
     std::vector<uint32_t> norms_; // per row: sum of its codes squared
+    std::vector<float> squares_;  // per row: |x|^2
     std::vector<float> errors_;   // per row
 };
 

@@ -45,8 +45,8 @@ void RowCodes::choose_grid(const float *rows, std::size_t n, std::size_t stride)
     if (!std::isfinite(step_) || !(step_ > 0)) step_ = 0;
 }
 
-float RowCodes::encode(const float *v, uint8_t *code, uint32_t *norm) const {
-    double err = 0;
+float RowCodes::encode(const float *v, uint8_t *code, uint32_t *norm, float *square) const {
+    double err = 0, sq = 0;
     *norm = 0;
     for (std::size_t d = 0; d < dim_; d++) {
         const double c = std::nearbyint((double(v[d]) - lo_[d]) / step_);
@@ -55,7 +55,9 @@ float RowCodes::encode(const float *v, uint8_t *code, uint32_t *norm) const {
         *norm += uint32_t(k) * k;
         const double diff = double(v[d]) - (double(lo_[d]) + double(step_) * k);
         err += diff * diff;
+        sq += double(v[d]) * v[d];
     }
+    if (square != nullptr) *square = round_up(sq * (1 + 1e-12));
     return round_up(std::sqrt(err) * (1 + 1e-12));
 }
 
@@ -71,14 +73,17 @@ void RowCodes::update(std::size_t dim, const float *rows, std::size_t n, std::si
     if (step_ == 0) return;
     codes_.resize(n * dim_);
     norms_.resize(n);
+    squares_.resize(n);
     errors_.resize(n);
-    for (std::size_t r = from; r < n; r++) errors_[r] = encode(rows + r * stride, &codes_[r * dim_], &norms_[r]);
+    for (std::size_t r = from; r < n; r++)
+        errors_[r] = encode(rows + r * stride, &codes_[r * dim_], &norms_[r], &squares_[r]);
 }
 
 void RowCodes::erase_front(std::size_t n) {
     n = std::min(n, size());
     codes_.erase(codes_.begin(), codes_.begin() + std::ptrdiff_t(n * dim_));
     norms_.erase(norms_.begin(), norms_.begin() + std::ptrdiff_t(n));
+    squares_.erase(squares_.begin(), squares_.begin() + std::ptrdiff_t(n));
     errors_.erase(errors_.begin(), errors_.begin() + std::ptrdiff_t(n));
 }
 
@@ -88,27 +93,44 @@ void RowCodes::clear() {
     lo_.clear();
     codes_.clear();
     norms_.clear();
+    squares_.clear();
     errors_.clear();
 }
 
-void RowCodes::l2_lower_bounds(const float *query, float *out) const {
+void RowCodes::lower_bounds(Metric metric, const float *query, float *out) const {
     std::vector<uint8_t> q(dim_);
     uint32_t qnorm;
     const double eq = encode(query, q.data(), &qnorm);
     const std::size_t n = size();
-    // q.c first (into out's bits), then the bounds in a loop the compiler vectorizes
+    // q.c first (into out's bits), then a lower bound of the real |q - x| in a loop the compiler
+    // vectorizes: its float arithmetic errs by a few 2^-24 relative, which the 1e-6 margins cover.
     auto *dots = reinterpret_cast<uint32_t *>(out);
     kernels().code7_dots(q.data(), codes_.data(), dim_, n, dots);
-    // l2_squared sums dim_ float products: its result is within a relative (dim_ + 4) * 2^-24 of
-    // the real squared distance (in any summation order), so the bound is lowered by that much.
-    // The float arithmetic here errs by a few 2^-24 relative more, which the 1e-6 margins cover.
-    const float margin = float((1 - double(dim_ + 4) * std::ldexp(1.0, -24)) * (1 - 1e-6));
     const float step = float(step_ * (1 - 1e-6)), query_error = float(eq * (1 + 1e-6));
     for (std::size_t r = 0; r < n; r++) {
         // exact in integers: |c|^2 + |q|^2 - 2 q.c >= 0, below 2^31 for dim_ < 133,000
         const int32_t sum = int32_t(norms_[r] + qnorm - 2 * dots[r]);
-        const float bound = std::max(step * std::sqrt(float(sum)) - query_error - errors_[r] * (1 + 1e-6f), 0.0f);
-        out[r] = bound * bound * margin;
+        out[r] = std::max(step * std::sqrt(float(sum)) - query_error - errors_[r] * (1 + 1e-6f), 0.0f);
+    }
+    // The float kernels sum dim_ products: l2_squared errs by at most (dim_ + 4) 2^-24 of the
+    // real squared distance, inner_product by as much of |q| |x| (Cauchy-Schwarz), in any order.
+    const double rounding = double(dim_ + 8) * std::ldexp(1.0, -24);
+    if (metric == Metric::L2) {
+        const float margin = float((1 - rounding) * (1 - 1e-6));
+        for (std::size_t r = 0; r < n; r++) out[r] = out[r] * out[r] * margin;
+        return;
+    }
+    // -q.x = (|q - x|^2 - |q|^2 - |x|^2) / 2, with both squared norms rounded up; cosine ranks by
+    // 1 - q.x, whose last subtraction rounds once more. In double, then rounded down to float.
+    double qn = 0;
+    for (std::size_t d = 0; d < dim_; d++) qn += double(query[d]) * query[d];
+    qn *= 1 + 1e-12;
+    for (std::size_t r = 0; r < n; r++) {
+        const double xn = squares_[r], cross = std::sqrt(qn * xn);
+        double bound = (double(out[r]) * out[r] - qn - xn) / 2 - rounding * cross;
+        if (metric == Metric::Cosine) bound = 1 + bound - rounding * (1 + cross);
+        const float f = float(bound);
+        out[r] = double(f) <= bound ? f : std::nextafter(f, -std::numeric_limits<float>::infinity());
     }
 }
 

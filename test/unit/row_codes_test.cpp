@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kyrodb/distance.h"
+#include "kyrodb/metric.h"
 
 namespace {
 
@@ -23,19 +24,39 @@ std::vector<float> gaussian_rows(std::size_t n, std::size_t dim, std::size_t str
     return rows;
 }
 
-// Every bound at or below l2_squared of every ISA this CPU has.
+// index_distance's expression with the kernels of one ISA.
+float distance(const kyrodb::DistanceKernels &k, kyrodb::Metric m, const float *a, const float *b, std::size_t dim) {
+    switch (m) {
+    case kyrodb::Metric::L2:
+        return k.l2_squared(a, b, dim);
+    case kyrodb::Metric::InnerProduct:
+        return -k.inner_product(a, b, dim);
+    case kyrodb::Metric::Cosine:
+        return 1.0f - k.inner_product(a, b, dim);
+    }
+    return 0;
+}
+
+// Every bound at or below the distance the kernels of every ISA this CPU has compute, for every
+// metric (cosine on unit vectors, as prepare_vector leaves rows and queries).
 void expect_bounds_hold(const RowCodes &codes, const std::vector<float> &rows, std::size_t dim, std::size_t stride,
-                        const float *query, std::size_t *ruled_out = nullptr) {
+                        const float *query, std::size_t *ruled_out = nullptr,
+                        kyrodb::Metric metric = kyrodb::Metric::L2) {
     std::vector<float> lb(codes.size());
-    codes.l2_lower_bounds(query, lb.data());
+    codes.lower_bounds(metric, query, lb.data());
     for (std::size_t r = 0; r < codes.size(); r++)
         for (kyrodb::Isa isa : {kyrodb::Isa::Scalar, kyrodb::Isa::Avx2, kyrodb::Isa::Avx512}) {
             const kyrodb::DistanceKernels *k = kyrodb::kernels_for(isa);
             if (k == nullptr) continue;
-            const float exact = k->l2_squared(query, &rows[r * stride], dim);
-            ASSERT_LE(lb[r], exact) << "row " << r << " isa " << k->name;
+            ASSERT_LE(lb[r], distance(*k, metric, query, &rows[r * stride], dim)) << "row " << r << " isa " << k->name;
         }
-    if (ruled_out != nullptr) *ruled_out = std::count_if(lb.begin(), lb.end(), [](float b) { return b > 0; });
+    if (ruled_out != nullptr) {  // rows the bound puts past the 10th nearest
+        std::vector<float> exact(codes.size());
+        for (std::size_t r = 0; r < codes.size(); r++)
+            exact[r] = kyrodb::index_distance(metric, query, &rows[r * stride], dim);
+        std::nth_element(exact.begin(), exact.begin() + 9, exact.end());
+        *ruled_out = std::count_if(lb.begin(), lb.end(), [&](float b) { return b > exact[9]; });
+    }
 }
 
 TEST(Code7Dots, EveryIsaMatchesExactSums) {
@@ -79,10 +100,44 @@ TEST(RowCodes, BoundsHoldAndRuleOutMostRows) {
         std::vector<float> exact(n), lb(n);
         for (std::size_t r = 0; r < n; r++) exact[r] = kyrodb::kernels().l2_squared(query, &rows[r * stride], dim);
         std::nth_element(exact.begin(), exact.begin() + 9, exact.end());
-        codes.l2_lower_bounds(query, lb.data());
+        codes.lower_bounds(kyrodb::Metric::L2, query, lb.data());
         needed += std::count_if(lb.begin(), lb.end(), [&](float b) { return b <= exact[9]; });
     }
     EXPECT_LT(needed, 20 * n / 20) << "more than 5 % of the rows left for an exact distance";
+}
+
+// Inner product on raw rows, cosine on unit rows and queries: the bounds hold and, on
+// embedding-like (clustered) rows, rule out most of them for a top-10.
+TEST(RowCodes, InnerProductAndCosine) {
+    const std::size_t dim = 96, n = 3000;
+    std::mt19937 rng(11);
+    std::normal_distribution<float> g(0, 1);
+    std::vector<float> centres(20 * dim);
+    for (float &c : centres) c = g(rng);
+    std::vector<float> rows(n * dim), queries(10 * dim);
+    for (std::size_t r = 0; r < n + 10; r++) {
+        float *v = r < n ? &rows[r * dim] : &queries[(r - n) * dim];
+        for (std::size_t d = 0; d < dim; d++) v[d] = centres[(r % 20) * dim + d] + 0.2f * g(rng);
+    }
+    RowCodes raw;
+    raw.update(dim, rows.data(), n, dim);
+    std::size_t ruled_out = 0;
+    for (std::size_t q = 0; q < 10; q++) {
+        expect_bounds_hold(raw, rows, dim, dim, &queries[q * dim], nullptr, kyrodb::Metric::InnerProduct);
+        expect_bounds_hold(raw, rows, dim, dim, &rows[q * 97 * dim], nullptr, kyrodb::Metric::InnerProduct);
+    }
+    std::vector<float> unit_rows(rows), unit_queries(queries);
+    for (std::size_t r = 0; r < n; r++) kyrodb::prepare_vector(kyrodb::Metric::Cosine, &unit_rows[r * dim], dim);
+    for (std::size_t q = 0; q < 10; q++) kyrodb::prepare_vector(kyrodb::Metric::Cosine, &unit_queries[q * dim], dim);
+    RowCodes unit;
+    unit.update(dim, unit_rows.data(), n, dim);
+    std::size_t total = 0;
+    for (std::size_t q = 0; q < 10; q++) {
+        expect_bounds_hold(unit, unit_rows, dim, dim, &unit_queries[q * dim], &ruled_out, kyrodb::Metric::Cosine);
+        total += ruled_out;
+        expect_bounds_hold(unit, unit_rows, dim, dim, &unit_rows[q * 97 * dim], nullptr, kyrodb::Metric::Cosine);
+    }
+    EXPECT_GT(total, 10 * n * 9 / 10) << "cosine bounds ruled out fewer than 90 % of the rows";
 }
 
 TEST(RowCodes, RowsAndQueriesOutsideTheGrid) {
@@ -96,7 +151,9 @@ TEST(RowCodes, RowsAndQueriesOutsideTheGrid) {
     codes.update(dim, rows.data(), 310, stride);
     ASSERT_EQ(codes.size(), 310u);
     std::vector<float> queries = gaussian_rows(5, dim, dim, 6, 30);
-    for (std::size_t q = 0; q < 5; q++) expect_bounds_hold(codes, rows, dim, stride, &queries[q * dim]);
+    for (std::size_t q = 0; q < 5; q++)
+        for (kyrodb::Metric m : {kyrodb::Metric::L2, kyrodb::Metric::InnerProduct})
+            expect_bounds_hold(codes, rows, dim, stride, &queries[q * dim], nullptr, m);
     expect_bounds_hold(codes, rows, dim, stride, &rows[305 * stride]);  // a row itself: bound 0 or near
 }
 
@@ -118,10 +175,10 @@ TEST(RowCodes, EraseFrontKeepsTheRest) {
     RowCodes codes;
     codes.update(dim, rows.data(), 500, dim);
     std::vector<float> before(500), after(400);
-    codes.l2_lower_bounds(&rows[0], before.data());
+    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], before.data());
     codes.erase_front(100);
     ASSERT_EQ(codes.size(), 400u);
-    codes.l2_lower_bounds(&rows[0], after.data());
+    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], after.data());
     for (std::size_t r = 0; r < 400; r++) EXPECT_EQ(after[r], before[r + 100]);
     // and new rows append after the kept ones (the caller's rows moved up by 100 as well)
     std::vector<float> kept(rows.begin() + 100 * dim, rows.end());

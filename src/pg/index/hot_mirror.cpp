@@ -112,17 +112,15 @@ std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) 
         reset(m);
         return nullptr;
     }
-    if (pending > 0 && kyrodb::Metric(meta.metric) == kyrodb::Metric::L2)
-        h.codes.update(meta.dim, h.rows.data(), h.tids.size(), m.stride);
+    if (pending > 0) h.codes.update(meta.dim, h.rows.data(), h.tids.size(), m.stride);
     m.end = end;
     m.valid = true;
     return m.data;
 }
 
 bool hot_mirror_fits(const MetaPage &meta) {
-    // a row: its floats, record number and TID, and for L2 its code, norm and error
-    uint64 row = uint64(row_floats(meta)) * sizeof(float) + 2 * sizeof(uint64);
-    if (kyrodb::Metric(meta.metric) == kyrodb::Metric::L2) row += meta.dim + 2 * sizeof(uint32);
+    // a row: its floats, record number and TID, code and the code's three numbers
+    const uint64 row = uint64(row_floats(meta)) * sizeof(float) + 2 * sizeof(uint64) + meta.dim + 3 * sizeof(uint32);
     const uint64 bytes = (meta.hot_end - meta.hot_start) * row;
     return bytes <= (uint64(max_local_memory_mb) << 20) / kSlots;
 }

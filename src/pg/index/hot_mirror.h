@@ -15,8 +15,8 @@ struct HotRows {
     std::vector<uint64> records;  // live records' numbers, ascending
     std::vector<uint64> tids;     // their TIDs
     std::vector<float> rows;      // their element rows (vector, attributes)
-    // Of the rows' vectors, for an L2 index: a scan's first pass reads them
-    // and computes exact distances only where their bound leaves a doubt.
+    // Of the rows' vectors: a scan's first pass reads them and computes
+    // exact distances only where their bound leaves a doubt.
     kyrodb::RowCodes codes;
 };
 

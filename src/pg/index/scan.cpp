@@ -1,8 +1,8 @@
 // Ordered index scans: ORDER BY embedding <op> $1.
 //
-// The hot tier is scanned exactly (for L2 from this backend's copy, first on
-// 7-bit codes whose lower bounds leave the exact distance to the rows a
-// stage's frontier reaches: kyrodb/row_codes.h); the segments are searched with HNSW,
+// The hot tier is scanned exactly (from this backend's copy first on 7-bit
+// codes, whose lower bounds leave the exact distance to the rows a stage's
+// frontier reaches: kyrodb/row_codes.h); the segments are searched with HNSW,
 // largest first: it gets a beam of width ef (kyrodb.ef_search), and each
 // smaller one stops at the distance the searches before it reached (with a
 // beam of its own in proportion to its size), so a small segment costs what
@@ -108,8 +108,8 @@ struct ScanState {
     Relation index = nullptr;
     std::vector<Segment> segments;
     std::vector<HotRow> hot;  // with exact distances
-    // L2, from this backend's copy: a lower bound of each row's distance from
-    // its code, until a stage's frontier reaches it and it joins `hot` (then
+    // From this backend's copy: a lower bound of each row's distance from its
+    // code, until a stage's frontier reaches it and it joins `hot` (then
     // kReached).
     std::shared_ptr<const HotRows> hot_rows;
     size_t hot_stride = 0;  // of its rows
@@ -226,9 +226,9 @@ void start_once(Relation index, ScanState &s) {
         });
     if (hot == nullptr) return;
     const size_t n = hot->tids.size(), stride = row_floats(meta);
-    if (s.metric == kyrodb::Metric::L2 && hot->codes.usable() && hot->codes.size() == n) {
+    if (hot->codes.usable() && hot->codes.size() == n) {
         s.hot_bounds.resize(n);
-        hot->codes.l2_lower_bounds(s.query.data(), s.hot_bounds.data());
+        hot->codes.lower_bounds(s.metric, s.query.data(), s.hot_bounds.data());
         s.hot_rows = std::move(hot);
         s.hot_stride = stride;
         return;
