@@ -34,6 +34,7 @@ class RowCodes {
     // out[i] = a lower bound of index_distance(metric, query, row i) as the float kernels
     // compute it (their rounding included), for every row; for cosine, `query` and the rows as
     // prepare_vector left them. Inner products come from |q - x|, |q| and |x| (kept per row).
+    // Never NaN.
     void lower_bounds(Metric metric, const float *query, float *out) const;
 
     static constexpr std::size_t kSettledRows = 4096;

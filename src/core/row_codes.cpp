@@ -129,6 +129,7 @@ void RowCodes::lower_bounds(Metric metric, const float *query, float *out) const
         const double xn = squares_[r], cross = std::sqrt(qn * xn);
         double bound = (double(out[r]) * out[r] - qn - xn) / 2 - rounding * cross;
         if (metric == Metric::Cosine) bound = 1 + bound - rounding * (1 + cross);
+        if (std::isnan(bound)) bound = -std::numeric_limits<double>::infinity();  // |x|^2 overflowed: no bound
         const float f = float(bound);
         out[r] = double(f) <= bound ? f : std::nextafter(f, -std::numeric_limits<float>::infinity());
     }

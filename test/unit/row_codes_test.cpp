@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -186,6 +187,29 @@ TEST(RowCodes, EraseFrontKeepsTheRest) {
     kept.insert(kept.end(), more.begin(), more.end());
     codes.update(dim, kept.data(), 450, dim);
     expect_bounds_hold(codes, kept, dim, dim, &more[0]);
+}
+
+// Rows whose |x|^2 overflows a float and a zero query: no bound is NaN (a scan would never reach
+// such a row), and each is still at or below the kernels' distance.
+TEST(RowCodes, NoNaNForHugeRowsOrZeroQuery) {
+    const std::size_t dim = 8;
+    std::vector<float> rows(4 * dim, 0.0f);
+    for (std::size_t d = 0; d < dim; d++) rows[dim + d] = 1e20f, rows[2 * dim + d] = -3e19f, rows[3 * dim + d] = 1.0f;
+    RowCodes codes;
+    codes.update(dim, rows.data(), 4, dim);
+    ASSERT_TRUE(codes.usable());
+    std::vector<float> zero(dim, 0.0f), one(dim, 1.0f), lb(4);
+    for (const std::vector<float> *q : {&zero, &one})
+        for (kyrodb::Metric m : {kyrodb::Metric::L2, kyrodb::Metric::InnerProduct}) {
+            codes.lower_bounds(m, q->data(), lb.data());
+            for (std::size_t r = 0; r < 4; r++) {
+                EXPECT_FALSE(std::isnan(lb[r])) << "row " << r;
+                const float exact = kyrodb::index_distance(m, q->data(), &rows[r * dim], dim);
+                if (!std::isnan(exact)) {
+                    EXPECT_LE(lb[r], exact) << "row " << r;
+                }
+            }
+        }
 }
 
 TEST(RowCodes, EqualValues) {

@@ -86,7 +86,9 @@ struct Candidate {
     uint64 tid;
 };
 constexpr uint32 kHot = UINT32_MAX;
-constexpr float kReached = -1;  // a hot_bounds entry whose row is in ScanState::hot
+// A hot_bounds entry whose row is in ScanState::hot: NaN, which no bound is
+// and which compares false with every frontier.
+constexpr float kReached = std::numeric_limits<float>::quiet_NaN();
 
 enum class CacheUse { Off, Lookup, Refresh };
 
@@ -457,7 +459,7 @@ void run_stage(ScanState &s) {
     if (caching) store_parts(s, hit);
     s.first_stage = false;
     for (size_t r = 0; r < s.hot_bounds.size(); r++) {
-        if (s.hot_bounds[r] == kReached || s.hot_bounds[r] > frontier) continue;
+        if (!(s.hot_bounds[r] <= frontier)) continue;  // beyond it, or kReached
         s.hot_bounds[r] = kReached;
         const float *row = &s.hot_rows->rows[r * s.hot_stride];
         if (row_matches(s, row))
