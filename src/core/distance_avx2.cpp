@@ -188,28 +188,55 @@ float sq8_dot_avx2(const float *w, const uint8_t *c, std::size_t n) {
     return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-}  // namespace
-
 // 32 codes per step: vpmaddubsw multiplies unsigned by signed bytes and adds pairs into 16 bits
 // (at most 2 * 127 * 127: no saturation with 7-bit codes), vpmaddwd adds pairs again into 32-bit
 // lanes. Also the AVX-512 table's kernel (every AVX-512 CPU has AVX2).
+__m256i code7_products(const uint8_t *x, __m256i q) {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(x)), q);
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+uint32_t code7_tail(const uint8_t *row, const uint8_t *q, std::size_t body, std::size_t dim) {
+    uint32_t sum = 0;
+    for (std::size_t i = body; i < dim; i++) sum += uint32_t(q[i]) * row[i];
+    return sum;
+}
+
+}  // namespace
+
+// Four rows at a time: at 128 dims a row is only four steps, so reducing each row's lanes on its
+// own would cost about as much as its products; two rounds of hadd reduce four rows at once.
 void code7_dots_avx2(const uint8_t *q, const uint8_t *rows, std::size_t dim, std::size_t n, uint32_t *out) {
-    const __m256i ones = _mm256_set1_epi16(1);
     const std::size_t body = dim / 32 * 32;
-    for (std::size_t r = 0; r < n; r++) {
+    std::size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const uint8_t *row = rows + r * dim;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (std::size_t i = 0; i < body; i += 32) {
+            const __m256i qi = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + i));
+            a0 = _mm256_add_epi32(a0, code7_products(row + i, qi));
+            a1 = _mm256_add_epi32(a1, code7_products(row + dim + i, qi));
+            a2 = _mm256_add_epi32(a2, code7_products(row + 2 * dim + i, qi));
+            a3 = _mm256_add_epi32(a3, code7_products(row + 3 * dim + i, qi));
+        }
+        // per 128-bit half, lane k: row k's sum over that half's lanes
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        if (body < dim)
+            s = _mm_add_epi32(s, _mm_setr_epi32(int(code7_tail(row, q, body, dim)), int(code7_tail(row + dim, q, body, dim)),
+                                                int(code7_tail(row + 2 * dim, q, body, dim)),
+                                                int(code7_tail(row + 3 * dim, q, body, dim))));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out + r), s);
+    }
+    for (; r < n; r++) {
         const uint8_t *row = rows + r * dim;
         __m256i acc = _mm256_setzero_si256();
-        for (std::size_t i = 0; i < body; i += 32) {
-            const __m256i pairs = _mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + i)),
-                                                       _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + i)));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
-        }
+        for (std::size_t i = 0; i < body; i += 32)
+            acc = _mm256_add_epi32(acc, code7_products(row + i, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q + i))));
         __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
         s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-        uint32_t sum = uint32_t(_mm_cvtsi128_si32(s));
-        for (std::size_t i = body; i < dim; i++) sum += uint32_t(q[i]) * row[i];
-        out[r] = sum;
+        out[r] = uint32_t(_mm_cvtsi128_si32(s)) + code7_tail(row, q, body, dim);
     }
 }
 

@@ -107,10 +107,14 @@ void RowCodes::lower_bounds(Metric metric, const float *query, float *out) const
     auto *dots = reinterpret_cast<uint32_t *>(out);
     kernels().code7_dots(q.data(), codes_.data(), dim_, n, dots);
     const float step = float(step_ * (1 - 1e-6)), query_error = float(eq * (1 + 1e-6));
+    // Through locals the compiler knows out cannot move the members' arrays, and vectorizes.
+    const uint32_t *__restrict norms = norms_.data();
+    const float *__restrict errors = errors_.data();
     for (std::size_t r = 0; r < n; r++) {
         // exact in integers: |c|^2 + |q|^2 - 2 q.c >= 0, below 2^31 for dim_ < 133,000
-        const int32_t sum = int32_t(norms_[r] + qnorm - 2 * dots[r]);
-        out[r] = std::max(step * std::sqrt(float(sum)) - query_error - errors_[r] * (1 + 1e-6f), 0.0f);
+        const int32_t sum = int32_t(norms[r] + qnorm - 2 * dots[r]);
+        const float bound = step * std::sqrt(float(sum)) - query_error - errors[r] * (1 + 1e-6f);
+        out[r] = bound > 0.0f ? bound : 0.0f;
     }
     // The float kernels sum dim_ products: l2_squared errs by at most (dim_ + 4) 2^-24 of the
     // real squared distance, inner_product by as much of |q| |x| (Cauchy-Schwarz), in any order.

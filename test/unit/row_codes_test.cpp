@@ -64,7 +64,7 @@ TEST(Code7Dots, EveryIsaMatchesExactSums) {
     std::mt19937 rng(3);
     std::uniform_int_distribution<int> code(0, 127);
     for (std::size_t dim : {0, 1, 31, 32, 33, 64, 128, 200, 1536}) {
-        const std::size_t n = 5;
+        const std::size_t n = 9;  // two blocks of four rows and one more
         std::vector<uint8_t> q(dim), rows(n * dim);
         for (auto &c : q) c = uint8_t(code(rng));
         for (auto &c : rows) c = uint8_t(code(rng));
