@@ -41,6 +41,13 @@ bool collect(void *context, uint64 record, uint64 tid, const float *row) {
     return true;
 }
 
+// Room for `more` elements, doubling: reserving just what each query's new
+// rows need would copy the whole copy on every query under a steady COPY.
+template <typename T>
+void grow_for(std::vector<T> &v, size_t more) {
+    if (v.size() + more > v.capacity()) v.reserve(std::max(v.size() + more, 2 * v.capacity()));
+}
+
 void reset(HotMirror &m) {
     m.valid = false;
     m.data.reset();
@@ -92,15 +99,16 @@ std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) 
         m.generation = meta.generation;
         m.hot_cleared = meta.hot_cleared;
         m.stride = row_floats(meta);
+        m.dim = meta.dim;
     }
     const HotScanEnd from = m.end;
     const bool resume = m.valid;
     const size_t pending = meta.hot_end - (resume ? from.record : meta.hot_start);
     // Nothing to append (the read still checks the chain): rows a scan holds stay shared.
     HotRows &h = pending > 0 || m.data == nullptr ? own_rows(m) : *m.data;
-    h.records.reserve(h.records.size() + pending);
-    h.tids.reserve(h.tids.size() + pending);
-    h.rows.reserve(h.rows.size() + pending * m.stride);
+    grow_for(h.records, pending);
+    grow_for(h.tids, pending);
+    grow_for(h.rows, pending * m.stride);
     // Invalid until the read completes: an ERROR inside it leaves records
     // appended that m.end does not count.
     m.valid = false;
@@ -118,11 +126,37 @@ std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) 
     return m.data;
 }
 
-bool hot_mirror_fits(const MetaPage &meta) {
-    // a row: its floats, record number and TID, code and the code's three numbers
-    const uint64 row = uint64(row_floats(meta)) * sizeof(float) + 2 * sizeof(uint64) + meta.dim + 3 * sizeof(uint32);
-    const uint64 bytes = (meta.hot_end - meta.hot_start) * row;
-    return bytes <= (uint64(max_local_memory_mb) << 20) / kSlots;
+namespace {
+
+// A row of a copy: its floats, record number and TID, code and the code's three numbers.
+uint64 row_bytes(uint32 stride, uint32 dim) {
+    return uint64(stride) * sizeof(float) + 2 * sizeof(uint64) + dim + 3 * sizeof(uint32);
+}
+
+uint64 copy_bytes(const HotMirror &m) { return m.data == nullptr ? 0 : m.data->tids.size() * row_bytes(m.stride, m.dim); }
+
+}  // namespace
+
+bool hot_mirror_fits(Relation index, const MetaPage &meta) {
+    const uint64 limit = uint64(max_local_memory_mb) << 20;
+    const uint64 bytes = (meta.hot_end - meta.hot_start) * row_bytes(row_floats(meta), meta.dim);
+    if (bytes > limit) return false;
+    // The other indexes' copies give way, least recently scanned first: a hot
+    // tier read from pages costs a query far more than a small copy read again.
+    uint64 others = 0;
+    for (const Slot &s : slots)
+        if (s.relid != RelationGetRelid(index)) others += copy_bytes(s.mirror);
+    while (bytes + others > limit) {
+        Slot *oldest = nullptr;
+        for (Slot &s : slots)
+            if (s.relid != RelationGetRelid(index) && s.mirror.data != nullptr &&
+                (oldest == nullptr || s.last_used < oldest->last_used))
+                oldest = &s;
+        if (oldest == nullptr) break;  // cannot happen: bytes alone fit
+        others -= copy_bytes(oldest->mirror);
+        reset(oldest->mirror);
+    }
+    return true;
 }
 
 void hot_mirror_forget(Relation index) {

@@ -25,6 +25,7 @@ struct HotMirror {
     uint64 instance = 0, generation = 0;  // of the metapage it was read under
     uint32 hot_cleared = 0;               // ditto
     uint32 stride = 0;           // floats of an element row: row_floats(meta)
+    uint32 dim = 0;              // of the vectors
     HotScanEnd end{};            // where the next read resumes
     std::shared_ptr<HotRows> data;
 };
@@ -36,10 +37,11 @@ struct HotMirror {
 // if the metapage's generation has moved on since, the caller must not use
 // it (and should call hot_mirror_forget).
 std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta);
-// Whether the hot tier of `meta` may be copied: its vectors within an eighth
-// of kyrodb.max_local_memory (there are 8 copies at most). Otherwise a scan
-// reads it from pages, as the copy is only a saving of time.
-bool hot_mirror_fits(const MetaPage &meta);
+// Whether the hot tier of `meta` may be copied: the copies of all indexes
+// within kyrodb.max_local_memory, those of other indexes dropped (least
+// recently scanned first) to make room. Otherwise a scan reads it from pages,
+// as the copy is only a saving of time.
+bool hot_mirror_fits(Relation index, const MetaPage &meta);
 void hot_mirror_forget(Relation index);
 
 }  // namespace kyrodb::pg

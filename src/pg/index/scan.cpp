@@ -205,7 +205,7 @@ void start_once(Relation index, ScanState &s) {
     s.hot.clear();
     s.hot_rows.reset();
     s.hot_bounds.clear();
-    if (hot_mirror_fits(meta)) {
+    if (hot_mirror_fits(index, meta)) {
         hot = hot_mirror(index, meta);
         consistent = hot != nullptr;
     } else {
