@@ -1265,14 +1265,15 @@ void phase_copyload(PGconn *c) {
     segments = value(c, "SELECT segments FROM kyrodb_index_stats('items_idx')");
     emit_run("copyload", "kyrodb-idle", kDefaultEf, idle);
     emit_run("copyload", "kyrodb-during-copy", kDefaultEf, during, false);
+    emit("copyload", "kyrodb-during-copy", kDefaultEf, 1, "p90_ms", during.ms(0.9));
     emit("copyload", "kyrodb-copy", 0, 1, "rows_per_s", kBatches * kInsert / copy_s);
     emit("copyload", "kyrodb-after-copy", 0, 1, "flushed_s", flushed_s);
     emit("copyload", "kyrodb-after-copy", 0, 1, "settled_s", settled_s);
     fprintf(stderr, "copyload: queries idle %.0f qps, p50 %.2f p99 %.2f ms; beside a COPY of %d rows (%.0f rows/s): "
-                    "%zu queries, %.0f qps, p50 %.2f p99 %.2f ms; after it, the hot tier under %zu rows in %.1f s, "
+                    "%zu queries, %.0f qps, p50 %.2f p90 %.2f p99 %.2f ms; after it, the hot tier under %zu rows in %.1f s, "
                     "the last flush or merge at %.1f s (%s segments)\n",
             idle.qps(), idle.ms(0.5), idle.ms(0.99), kBatches * int(kInsert), kBatches * kInsert / copy_s,
-            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.99), threshold, flushed_s, settled_s,
+            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.9), during.ms(0.99), threshold, flushed_s, settled_s,
             segments.c_str());
     exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
     exec(c, "VACUUM items");
