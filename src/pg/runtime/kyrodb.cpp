@@ -56,8 +56,9 @@ void _PG_init(void) {
                             nullptr);
     DefineCustomIntVariable("kyrodb.max_local_memory",
                             "Memory one connection may use for its own copies of kyrodb segment images.",
-                            "Used for segments the shared pool cannot hold (or without preload). A segment "
-                            "beyond it is searched through shared buffers, bounded in memory and slower.",
+                            "Used for segments the shared pool cannot hold (or without preload), and as much "
+                            "again for copies of hot tiers. A segment beyond it is searched through shared "
+                            "buffers, and a hot tier read from pages: bounded in memory and slower.",
                             &max_local_memory_mb, 256, 0, INT_MAX / 2, PGC_USERSET, GUC_UNIT_MB, nullptr, nullptr,
                             nullptr);
     DefineCustomIntVariable("kyrodb.merge_work_mem",
