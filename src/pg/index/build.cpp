@@ -41,7 +41,10 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
 
     // Workers never call Postgres; this thread polls for cancel while they run.
     std::vector<uint8_t> image = kyrodb::build_segment(params, rows, tids, n, [&](size_t done) {
-        pg_call([] { CHECK_FOR_INTERRUPTS(); });
+        pg_call([&] {
+            CHECK_FOR_INTERRUPTS();
+            if (background) note_flush_progress(done);
+        });
         progress(done);
     });
 

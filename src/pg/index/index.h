@@ -36,6 +36,13 @@ extern int flush_threshold_size_kb;  // kyrodb.flush_threshold_size
 inline bool hot_tier_full(uint64 rows, uint32 dim) {
     return rows >= uint64(flush_threshold) || rows * dim * sizeof(float) >= (uint64(flush_threshold_size_kb) << 10);
 }
+extern int hot_tier_limit_kb;  // kyrodb.hot_tier_limit
+// Whether inserts into a hot tier of `rows` rows of `dim` dimensions wait for
+// the background flush: past kyrodb.hot_tier_limit, and due for a flush.
+inline bool hot_tier_over_limit(uint64 rows, uint32 dim) {
+    return hot_tier_limit_kb > 0 && hot_tier_full(rows, dim) &&
+           rows * dim * sizeof(float) >= (uint64(hot_tier_limit_kb) << 10);
+}
 extern int max_local_memory_mb;  // kyrodb.max_local_memory
 
 // WITH (m = 16, ef_construction = 64, quantization = 'none')
@@ -138,9 +145,15 @@ void local_image_usage(const kyrodb::PoolKey &build, uint32 *images, uint64 *byt
 
 // Background workers (worker.cpp), registered when kyrodb is preloaded.
 void register_workers();
-// Asks a background worker to flush the index (no-op without preload, or
-// when one is already at it).
-void request_flush(Relation index);
+// Starts a background flush of the index unless one runs already; false if
+// none runs (not preloaded, a standby, or no worker could start).
+bool request_flush(Relation index);
+// The work a running flush of the index has done so far, in rows built (or
+// UINT64_MAX if none runs): a backend waiting for it tells progress from a
+// stall.
+uint64 flush_progress(Relation index);
+// Called by a flush worker as its builds go on.
+void note_flush_progress(size_t rows);
 // Inserts are buffered per backend (insert.cpp): append_pending appends this
 // backend's rows of `index` to its hot tier now (before reading the hot tier).
 void append_pending(Relation index);

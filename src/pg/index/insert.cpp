@@ -1,7 +1,8 @@
 // INSERT: append to the hot tier only. No graph work, O(1) per row; the row
 // is searchable (exactly) by the next scan and moves into a segment on flush,
 // which a background worker starts once the hot tier passes
-// kyrodb.flush_threshold (or kyrodb.flush_threshold_size).
+// kyrodb.flush_threshold (or kyrodb.flush_threshold_size). Past
+// kyrodb.hot_tier_limit an insert waits for that flush.
 //
 // Rows are appended in batches: an insert adds the row to this backend's
 // buffer for the index, and a full buffer (about two pages of rows) goes to
@@ -19,8 +20,13 @@
 extern "C" {
 #include "access/relation.h"
 #include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 }
 
 namespace kyrodb::pg {
@@ -44,14 +50,69 @@ Pending pending[kPendingSlots];
 uint64 pending_uses = 0;
 ProcessUtility_hook_type previous_utility_hook = nullptr;
 
+// Whether this transaction gave up waiting for a flush (see wait_for_flush).
+bool flush_wait_stalled = false;
+constexpr long kFlushStallMs = 5000;
+
 // The rows stay buffered until they are appended: if that fails inside a
-// subtransaction, the transaction around it may still commit them.
-void append(Relation index, Pending &p) {
-    if (p.n == 0) return;
+// subtransaction, the transaction around it may still commit them. Returns
+// the hot tier's rows after the append.
+uint64 append(Relation index, Pending &p) {
+    if (p.n == 0) return 0;
     crash_point("insert.append");
     uint64 hot_rows = hot_append(index, p.tids, p.rows, p.n);
     p.n = 0;
     if (hot_tier_full(hot_rows, index_cache(index).dim)) request_flush(index);
+    return hot_rows;
+}
+
+// Whether the flush worker could be waiting for this transaction: it cannot
+// see an index created (or given a new file) here, and it needs
+// RowExclusiveLock on the index and the maintenance lock (which a scan here
+// may hold for as long as its cursor is open).
+bool flush_may_wait_for_us(Relation index) {
+    if (index->rd_createSubid != InvalidSubTransactionId || index->rd_firstRelfilenodeSubid != InvalidSubTransactionId)
+        return true;
+    if (CheckRelationLockedByMe(index, ShareLock, true)) return true;
+    LOCKTAG tag;
+    SET_LOCKTAG_PAGE(tag, MyDatabaseId, RelationGetRelid(index), kMetaBlock);
+    return LockHeldByMe(&tag, ShareLock) || LockHeldByMe(&tag, ExclusiveLock);
+}
+
+// Back-pressure: past kyrodb.hot_tier_limit, an insert waits until the
+// background flush has brought the hot tier under it, so that inserts faster
+// than graphs can be built do not leave every query scanning a backlog too
+// large to keep in memory. It waits only while a flush runs and advances: a
+// flush that cannot start, or makes no progress for kFlushStallMs (it waits
+// for a lock, perhaps behind this transaction), ends the waits of this
+// transaction, which then inserts as if there were no limit.
+void wait_for_flush(Relation index, uint32 dim) {
+    if (flush_wait_stalled || flush_may_wait_for_us(index)) return;
+    uint64 last = UINT64_MAX;
+    TimestampTz since = GetCurrentTimestamp();
+    for (;;) {
+        MetaPage meta;
+        read_meta(index, &meta);
+        if (!hot_tier_over_limit(meta.hot_end - meta.hot_start, dim)) return;
+        if (!request_flush(index)) {
+            flush_wait_stalled = true;
+            return;
+        }
+        const uint64 progress = flush_progress(index);
+        const TimestampTz now = GetCurrentTimestamp();
+        if (progress != last) {
+            last = progress;
+            since = now;
+        } else if (TimestampDifferenceExceeds(since, now, kFlushStallMs)) {
+            flush_wait_stalled = true;
+            return;
+        }
+        pgstat_report_wait_start(PG_WAIT_EXTENSION);
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+        pgstat_report_wait_end();
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
 }
 
 void release(Pending &p) {
@@ -92,6 +153,7 @@ void on_xact(XactEvent event, void *) {
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PREPARE:
         for (Pending &p : pending) p.n = 0;
+        flush_wait_stalled = false;
         break;
     default:
         break;
@@ -162,7 +224,7 @@ bool insert(Relation index, Datum *values, bool *isnull, ItemPointer tid, Relati
     if (!kyrodb::prepare_vector(cache.metric, row, cache.dim)) return false;  // a zero vector under cosine
     store_attributes(cache, values, isnull, row);
     p.tids[p.n++] = encode_tid(tid);
-    if (p.n == p.capacity) append(index, p);
+    if (p.n == p.capacity && hot_tier_over_limit(append(index, p), cache.dim)) wait_for_flush(index, cache.dim);
     return false;
 }
 

@@ -26,6 +26,7 @@ int ef_search = 40;
 int max_scan_tuples = 20000;
 int flush_threshold = 10000;
 int flush_threshold_size_kb = 4096;
+int hot_tier_limit_kb = 131072;
 int max_local_memory_mb = 256;
 bool exact_search = false;
 bool prewarm = true;
@@ -53,6 +54,12 @@ void _PG_init(void) {
                             "flushes), whatever kyrodb.flush_threshold says.",
                             "Every query reads all of them: this bounds what that costs at wide vectors.",
                             &flush_threshold_size_kb, 4096, 64, INT_MAX / 2, PGC_SUSET, GUC_UNIT_KB, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("kyrodb.hot_tier_limit",
+                            "Size of the hot tier's vectors past which an insert waits for the background flush.",
+                            "Rows come in faster than a flush builds them into a segment only for a while: past "
+                            "this, every query would scan a hot tier too large to keep in memory. 0 never waits.",
+                            &hot_tier_limit_kb, 131072, 0, INT_MAX / 2, PGC_SUSET, GUC_UNIT_KB, nullptr, nullptr,
                             nullptr);
     DefineCustomIntVariable("kyrodb.max_local_memory",
                             "Memory one connection may use for its own copies of kyrodb segment images.",

@@ -50,7 +50,8 @@ constexpr int kMaxFlushWorkers = 16;
 
 struct FlushRequest {
     Oid database;
-    Oid index;  // InvalidOid: free
+    Oid index;        // InvalidOid: free
+    uint64 progress;  // advanced by the worker as its builds go on
 };
 struct Requests {
     slock_t lock;
@@ -73,7 +74,7 @@ void startup_shmem() {
     requests = static_cast<Requests *>(ShmemInitStruct("kyrodb flush requests", sizeof(Requests), &found));
     if (!found) {
         SpinLockInit(&requests->lock);
-        for (FlushRequest &r : requests->slots) r = FlushRequest{InvalidOid, InvalidOid};
+        for (FlushRequest &r : requests->slots) r = FlushRequest{InvalidOid, InvalidOid, 0};
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -81,13 +82,14 @@ void startup_shmem() {
 void clear_request(Oid database, Oid index) {
     SpinLockAcquire(&requests->lock);
     for (FlushRequest &r : requests->slots)
-        if (r.database == database && r.index == index) r = FlushRequest{InvalidOid, InvalidOid};
+        if (r.database == database && r.index == index) r = FlushRequest{InvalidOid, InvalidOid, 0};
     SpinLockRelease(&requests->lock);
 }
 
 // Whether this flush worker holds its index's request slot (the backend that
-// started it claimed it on its behalf).
+// started it claimed it on its behalf), and which index it flushes.
 bool holding_request = true;
+Oid flushing_index = InvalidOid;
 
 Oid worker_database() {
     Oid database;
@@ -110,7 +112,7 @@ bool claim_request(Oid database, Oid index) {
         if (r.index == InvalidOid && free_slot == nullptr) free_slot = &r;
     }
     bool claimed = !pending && free_slot != nullptr;
-    if (claimed) *free_slot = FlushRequest{database, index};
+    if (claimed) *free_slot = FlushRequest{database, index, 0};
     SpinLockRelease(&requests->lock);
     return claimed;
 }
@@ -157,11 +159,29 @@ void register_workers() {
     RegisterBackgroundWorker(&w);
 }
 
-void request_flush(Relation index) {
-    if (!preloaded || requests == nullptr || RecoveryInProgress()) return;
+uint64 flush_progress(Relation index) {
+    if (requests == nullptr) return UINT64_MAX;
+    uint64 progress = UINT64_MAX;
+    SpinLockAcquire(&requests->lock);
+    for (const FlushRequest &r : requests->slots)
+        if (r.database == MyDatabaseId && r.index == RelationGetRelid(index)) progress = r.progress;
+    SpinLockRelease(&requests->lock);
+    return progress;
+}
+
+void note_flush_progress(size_t rows) {
+    if (!IsBackgroundWorker || requests == nullptr || !holding_request || flushing_index == InvalidOid) return;
+    SpinLockAcquire(&requests->lock);
+    for (FlushRequest &r : requests->slots)
+        if (r.database == MyDatabaseId && r.index == flushing_index) r.progress += 1 + rows;
+    SpinLockRelease(&requests->lock);
+}
+
+bool request_flush(Relation index) {
+    if (!preloaded || requests == nullptr || RecoveryInProgress()) return false;
     Oid database = MyDatabaseId, oid = RelationGetRelid(index);
-    // one is running, or all request slots are busy: a later insert asks again
-    if (!claim_request(database, oid)) return;
+    // One is running, or all request slots are busy: a later insert asks again.
+    if (!claim_request(database, oid)) return flush_progress(index) != UINT64_MAX;
 
     BackgroundWorker w;
     fill_worker(&w, "kyrodb_flush_worker_main", "kyrodb flush", database);
@@ -175,7 +195,9 @@ void request_flush(Relation index) {
                                  RelationGetRelationName(index)),
                           errhint("Raise max_worker_processes; until then VACUUM flushes the index.")));
         warned = true;
+        return false;
     }
+    return true;
 }
 
 }  // namespace kyrodb::pg
@@ -188,6 +210,7 @@ void kyrodb_flush_worker_main(Datum index_oid) {
     BackgroundWorkerUnblockSignals();
     before_shmem_exit(clear_own_request, index_oid);
     const Oid database = worker_database(), oid = DatumGetObjectId(index_oid);
+    flushing_index = oid;
     BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
     for (;;) {
         StartTransactionCommand();
