@@ -257,7 +257,12 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
         }
         pg_call([&] { read_meta(index, &meta); });
     }
-    if (room) merge_segments(index);
+    // Inserts waiting for the hot tier (kyrodb.hot_tier_limit) come before
+    // merges, which would hold them up for as long as a rebuild of the merged
+    // segments takes: the worker flushes again first and merges once they no
+    // longer wait (or the directory fills, above).
+    pg_call([&] { read_meta(index, &meta); });
+    if (room && !hot_tier_over_limit(meta.hot_end - meta.hot_start, meta.dim)) merge_segments(index);
     unlock_maintenance(index, ExclusiveLock);
     return moved;
 }
