@@ -8,7 +8,9 @@
 #   (temp_file_limit) leaves no segment image pinned;
 # - cancel (statement_timeout) during CREATE INDEX, a flush and a long scan;
 # - DROP INDEX and REINDEX CONCURRENTLY while scans and inserts run;
-# - ALTER TABLE changing the column's type rebuilds the index.
+# - ALTER TABLE changing the column's type rebuilds the index;
+# - an insert held at kyrodb.hot_tier_limit by a flush that makes no
+#   progress goes on after a stall.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -194,5 +196,35 @@ is($node->safe_psql('postgres', q(SELECT kyrodb_verify_index('a_idx', true); SET
 ($ret, $out, $err) = $node->psql('postgres', 'ALTER TABLE a ALTER COLUMN v TYPE real[]');
 like($err, qr/data type real\[\] has no default operator class for access method "kyrodb"/,
 	'a type the index cannot take is refused');
+
+# ---- inserts past kyrodb.hot_tier_limit while the flush worker is stuck
+# (stopped at a crash point after collecting the hot tier, so it reports no
+# progress): the insert waits for a stall's 5 s, then goes on without waiting.
+$node->safe_psql('postgres', q(
+	CREATE TABLE s (id int, v vector(32));
+	CREATE INDEX s_idx ON s USING kyrodb (v);
+	ALTER SYSTEM SET kyrodb.crash_point = 'flush.collected';
+	ALTER SYSTEM SET kyrodb.crash_action = 'sleep';
+	SELECT pg_reload_conf();));
+my $t0 = time;
+($ret, $out, $err) = $node->psql('postgres', qq(
+	SET kyrodb.flush_threshold_size = '64kB'; SET kyrodb.hot_tier_limit = '64kB';
+	INSERT INTO s SELECT g, $random32 FROM generate_series(1, 3000) g;
+	SELECT count(*) FROM s;), timeout => 120);
+my $waited = time - $t0;
+is($ret . $err . $out, '03000', 'an insert waiting for a stuck flush goes on');
+cmp_ok($waited, '>=', 4, "after waiting for it (${waited}s)");
+is($node->safe_psql('postgres', q(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'kyrodb flush';
+	SELECT hot_rows FROM kyrodb_index_stats('s_idx'))), "1\n3000", 'while the flush stayed stuck');
+$node->safe_psql('postgres', q(
+	ALTER SYSTEM RESET kyrodb.crash_point;
+	ALTER SYSTEM RESET kyrodb.crash_action;
+	SELECT pg_reload_conf();
+	SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'kyrodb flush';));
+$node->poll_query_until('postgres', q(SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'kyrodb flush'))
+  or die 'the stuck flush did not end';
+$node->safe_psql('postgres', q(SELECT kyrodb_flush('s_idx')));
+is($node->safe_psql('postgres', q(SELECT kyrodb_verify_index('s_idx', true))), '', 'the index verifies');
+is(rows_not_found($node, 's'), '0', 'and holds every row');
 
 done_testing();
