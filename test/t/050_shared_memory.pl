@@ -235,6 +235,7 @@ for my $exact ('true', 'false') {
 	my $s = $stream{$exact};
 	my $kind = $exact eq 'true' ? 'exact' : 'approximate';
 	ok($s->{run}->finish, "the $kind query stream ends without errors") or diag(${ $s->{err} });
+	unlike(${ $s->{err} }, qr/ERROR/, "no $kind query failed during the merges");
 	my ($queries) = ${ $s->{out} } =~ /^(\d+)$/m;
 	cmp_ok($queries // 0, '>', 0, "the $kind stream ran queries (" . ($queries // 0) . ")");
 }
