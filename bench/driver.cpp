@@ -47,8 +47,9 @@
 //           kyrodb-after-copy (flushed_s: until the hot tier is under the flush threshold; settled_s: until
 //           the last flush or merge)
 // grow      kyrodb-grown-10pct/50pct/100pct and kyrodb-fresh-* per ef_search 10..160 (recall@10, qps and
-//           p99_ms, each the median of three sweeps), and qps_at_recall_095_vs_fresh: the index grown by that share of rows in 1,000-row
-//           COPY batches (then kyrodb_flush) against one built afresh over the same rows
+//           p99_ms, each the median of three sweeps), and qps_at_recall_095_vs_fresh: the index grown
+//           by that share of rows in 1,000-row COPY batches (then kyrodb_flush) against one built
+//           afresh over the same rows
 // merge     kyrodb-before / kyrodb-during (qps, p50_ms, p99_ms at ef_search 40): the insert phase's rows
 //           deleted (half a segment), queries just before and while VACUUM tombstones them and rewrites
 //           that segment; kyrodb-vacuum (seconds); kyrodb-after (recall@10 over the rows left, qps, p99_ms)
@@ -1190,6 +1191,7 @@ void phase_grow(PGconn *c) {
         // alike, and the grid is swept three times, each figure the median of its three runs, so
         // that a burst of noise on one run does not decide a ratio; the ef steps are fine enough
         // that "the best QPS at recall >= 0.95" is not decided by where a coarse step falls.
+        // Autovacuum would start on the fresh copy of the table during the sweeps.
         exec(c, "VACUUM ANALYZE items");
         exec(c, "VACUUM ANALYZE items_fresh");
         const std::vector<int> efs = {10, 20, 30, 40, 50, 60, 80, 100, 120, 160};
