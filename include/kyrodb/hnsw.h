@@ -45,6 +45,20 @@ struct BuildParams {
 std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
                                    std::size_t n, const std::function<void(std::size_t done)> &poll);
 
+// The image of `base`'s elements followed by more: the rows (as build_segment takes them) are
+// base's count() elements in id order, bit-identical to its vectors, attribute rows and payloads
+// (std::invalid_argument otherwise), then the n - count() new ones. base's graph is kept as it is
+// (levels, neighbour lists, entry point) and the new elements are inserted into it as build_segment
+// inserts, so the work is that of inserting n - count() elements, not of building all n: a merge of
+// small segments into a large one. Elements 0..count()-1 keep their ids, so base's tombstones
+// apply to the new image unchanged (deleted elements stay in the graph, as they are in base).
+// params must match base (metric, dim, m, attributes; std::invalid_argument otherwise); the
+// quantization may differ: SQ8 codes are computed over all n vectors. poll as build_segment, with
+// the count of new elements inserted.
+std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView &base, const float *vectors,
+                                    const uint64_t *payloads, std::size_t n,
+                                    const std::function<void(std::size_t done)> &poll);
+
 // Bytes per element the build needs at peak (hnswlib graph + image), for the adapter to size segments
 // against maintenance_work_mem; a close upper estimate. Not included: the caller's input arrays and a
 // fixed ~3 MB per build (hnswlib's lock table). With SQ8 the image holds dim more bytes per element.

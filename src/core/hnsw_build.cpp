@@ -107,13 +107,15 @@ struct BuildState {
     std::size_t n, stride;  // stride: floats from one input row to the next
     int nice;
 
-    std::atomic<std::size_t> next{1};  // next element to insert (0 is inserted first, alone)
+    // next element to insert; in a new graph element 0 is inserted first, alone (it becomes the
+    // entry point), so the others start at 1
+    std::atomic<std::size_t> next{1};
     std::atomic<std::size_t> done{0};  // elements inserted
     std::atomic<bool> stop{false};     // checked between insertions
 
     std::mutex mu;  // guards the fields below; cv signals any change of them
     std::condition_variable cv;
-    bool first_done = false;
+    bool first_done = false;  // true from the start when the graph already has an entry point
     unsigned finished = 0;  // workers that have exited their loop
     std::exception_ptr error;
 
@@ -303,10 +305,9 @@ std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const f
     return image;
 }
 
-}  // namespace
 
-std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
-                                   std::size_t n, const std::function<void(std::size_t done)> &poll) {
+// The checks build_segment and extend_segment make before any thread starts (see hnsw.h).
+void check_params(const BuildParams &params, const float *vectors, std::size_t n) {
     if (!valid_metric(uint32_t(params.metric))) throw std::invalid_argument("kyrodb: bad metric");
     if (params.dim == 0) throw std::invalid_argument("kyrodb: dimension must be positive");
     // hnswlib silently caps M at 10000, which would break the image's strides.
@@ -320,18 +321,15 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     for (std::size_t i = 0; i < n; i++)
         for (std::size_t j = 0; j < params.dim; j++)
             if (!std::isfinite(vectors[i * stride + j])) throw std::invalid_argument("kyrodb: vectors must be finite");
-    if (n == 0) {
-        if (poll) poll(0);
-        SegmentHeader h =
-            segment_layout(params.metric, params.dim, params.m, 0, 0, params.quantization, params.attributes);
-        std::vector<uint8_t> image(h.total_size);
-        std::memcpy(image.data(), &h, sizeof h);
-        return image;
-    }
+}
 
+// Inserts elements start..n-1 of the input into `graph` (which holds elements 0..start-1, or is
+// empty when start == 0) on the worker threads, polling as build_segment describes with the count
+// of elements inserted by this call.
+void insert_elements(const BuildParams &params, Graph &graph, const float *vectors, std::size_t start, std::size_t n,
+                     const std::function<void(std::size_t done)> &poll) {
+    // Drawn for all n so that element i gets the same level whatever `start` is.
     const std::vector<uint8_t> levels = draw_levels(n, params.m, params.seed);
-    KernelSpace space(params.metric, params.dim);
-    Graph graph(&space, n, params.m, params.ef_construction, params.seed);
     // addPoint(data, label, level) uses `level` only when > 0 and otherwise draws one itself, as
     // -log(u) * mult_: with mult_ = 0 that draw is 0, so our drawn levels are used for every element.
     graph.mult_ = 0.0;
@@ -341,13 +339,17 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
     state.vectors = vectors;
     state.levels = levels.data();
     state.n = n;
-    state.stride = stride;
+    state.stride = row_floats(params.dim, params.attributes);
     state.nice = params.nice;
+    if (start > 0) {
+        state.next = start;
+        state.first_done = true;
+    }
     unsigned threads = params.threads ? params.threads : std::max(1u, std::thread::hardware_concurrency());
-    threads = unsigned(std::min<std::size_t>(threads, n));
+    threads = unsigned(std::min<std::size_t>(threads, n - start));
     {
-        Workers workers(state);  // declared after graph: joined before it is freed
-        for (unsigned t = 0; t < threads; t++) workers.spawn(t == 0);
+        Workers workers(state);  // the graph outlives it: workers are joined before the caller frees it
+        for (unsigned t = 0; t < threads; t++) workers.spawn(t == 0 && start == 0);
         std::unique_lock<std::mutex> lock(state.mu);
         while (state.finished < threads) {
             if (state.cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return state.finished == threads; }))
@@ -358,7 +360,86 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
         }
     }
     if (state.error) std::rethrow_exception(state.error);
-    if (poll) poll(n);
+    if (poll) poll(n - start);
+}
+
+// Makes `graph` (new, empty) hold the elements of `base` with their levels, neighbour lists and
+// entry point, as if hnswlib had built it: internal id = label = element id. cur_element_count
+// grows one complete element at a time, so that the graph's destructor frees exactly the lists
+// allocated if this throws.
+void load_graph(const SegmentView &base, const float *vectors, std::size_t stride, Graph *graph) {
+    const uint32_t dim = base.dim();
+    for (uint32_t i = 0; i < base.count(); i++) {
+        const int level = base.level(i);
+        std::memset(graph->get_linklist0(i), 0, graph->size_data_per_element_);
+        const hnswlib::labeltype label = i;
+        std::memcpy(graph->getExternalLabeLp(i), &label, sizeof label);
+        std::memcpy(graph->getDataByInternalId(i), vectors + i * stride, dim * sizeof(float));
+        auto copy_list = [&](int l, hnswlib::linklistsizeint *dst, std::size_t most) {
+            uint32_t k = 0;
+            const uint32_t *ids = base.neighbours(i, l, &k);
+            if (k > most) throw std::invalid_argument("kyrodb: a neighbour list of the segment is too long");
+            graph->setListCount(dst, static_cast<unsigned short>(k));
+            std::memcpy(dst + 1, ids, k * sizeof(uint32_t));
+        };
+        copy_list(0, graph->get_linklist0(i), graph->maxM0_);
+        if (level > 0) {
+            const std::size_t bytes = graph->size_links_per_element_ * level + 1;
+            char *lists = static_cast<char *>(std::malloc(bytes));
+            if (lists == nullptr) throw std::bad_alloc();
+            std::memset(lists, 0, bytes);
+            graph->linkLists_[i] = lists;
+        }
+        graph->element_levels_[i] = level;
+        graph->cur_element_count = i + 1;  // from here on the destructor frees the lists
+        for (int l = 1; l <= level; l++) copy_list(l, graph->get_linklist(i, l), graph->maxM_);
+        graph->label_lookup_[label] = i;
+    }
+    graph->enterpoint_node_ = base.header().entry_point;
+    graph->maxlevel_ = base.header().max_level;
+}
+}  // namespace
+
+std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
+                                   std::size_t n, const std::function<void(std::size_t done)> &poll) {
+    check_params(params, vectors, n);
+    if (n == 0) {
+        if (poll) poll(0);
+        SegmentHeader h =
+            segment_layout(params.metric, params.dim, params.m, 0, 0, params.quantization, params.attributes);
+        std::vector<uint8_t> image(h.total_size);
+        std::memcpy(image.data(), &h, sizeof h);
+        return image;
+    }
+
+    KernelSpace space(params.metric, params.dim);
+    Graph graph(&space, n, params.m, params.ef_construction, params.seed);
+    insert_elements(params, graph, vectors, 0, n, poll);
+    return serialize(params, graph, vectors, payloads, n);
+}
+
+std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView &base, const float *vectors,
+                                    const uint64_t *payloads, std::size_t n,
+                                    const std::function<void(std::size_t done)> &poll) {
+    check_params(params, vectors, n);
+    const uint32_t count = base.count();
+    if (base.metric() != params.metric || base.dim() != params.dim || base.header().m != params.m ||
+        base.attributes() != params.attributes)
+        throw std::invalid_argument("kyrodb: the segment to extend was built with other parameters");
+    if (n < count) throw std::invalid_argument("kyrodb: fewer rows than the segment to extend holds");
+    const std::size_t stride = row_floats(params.dim, params.attributes);
+    for (uint32_t i = 0; i < count; i++)
+        if (std::memcmp(vectors + i * stride, base.vector(i), params.dim * sizeof(float)) != 0 ||
+            payloads[i] != base.payload(i) ||
+            (params.attributes > 0 && std::memcmp(vectors + i * stride + params.dim, base.attr_row(i),
+                                                  attr_row_words(params.attributes) * 8) != 0))
+            throw std::invalid_argument("kyrodb: the first rows are not the elements of the segment to extend");
+    if (count == 0) return build_segment(params, vectors, payloads, n, poll);
+
+    KernelSpace space(params.metric, params.dim);
+    Graph graph(&space, n, params.m, params.ef_construction, params.seed);
+    load_graph(base, vectors, stride, &graph);
+    insert_elements(params, graph, vectors, count, n, poll);
     return serialize(params, graph, vectors, payloads, n);
 }
 

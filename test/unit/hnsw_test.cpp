@@ -400,6 +400,107 @@ TEST(HnswBuild, RejectsBadInput) {
     EXPECT_GT(kyrodb::build_bytes_per_element(64, 16), 64u * 4 * 2);
 }
 
+// A segment of the first half extended by the second half: every element keeps its id, vector and
+// payload, the image passes open()'s full check, and recall (with and without deletions among the
+// base's elements) is that of a segment built over all rows in one go.
+TEST(HnswExtend, MatchesAFreshBuild) {
+    for (Metric metric : {Metric::L2, Metric::Cosine}) {
+        const Built &full = built(metric);
+        BuildParams p{metric, kDim};
+        p.threads = 2;
+        const std::size_t half = kN / 2;
+        std::vector<uint8_t> base_image =
+            kyrodb::build_segment(p, full.data.vectors.data(), full.data.payloads.data(), half, nullptr);
+        SegmentView base;
+        ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+        std::size_t last_poll = 0;
+        Built grown;
+        grown.data = full.data;
+        grown.image = kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), kN,
+                                             [&](std::size_t done) { last_poll = done; });
+        EXPECT_EQ(last_poll, kN - half);
+        std::string error;
+        ASSERT_TRUE(SegmentView::open(grown.image.data(), grown.image.size(), &grown.seg, &error)) << error;
+        ASSERT_EQ(grown.seg.count(), kN);
+        for (uint32_t i = 0; i < kN; i++) {
+            ASSERT_EQ(std::memcmp(grown.seg.vector(i), &full.data.vectors[i * kDim], kDim * sizeof(float)), 0);
+            ASSERT_EQ(grown.seg.payload(i), full.data.payloads[i]);
+            if (i < half) {
+                ASSERT_EQ(grown.seg.level(i), base.level(i));
+            }
+        }
+        std::vector<uint64_t> deleted((kN + 63) / 64);
+        for (std::size_t i = 0; i < half; i += 4) deleted[i / 64] |= uint64_t(1) << (i % 64);
+        const double r = recall(grown, kEf), r_fresh = recall(full, kEf);
+        const double r_del = recall(grown, kEf, deleted.data()), r10 = recall(grown, kK),
+                     r10_fresh = recall(full, kK);
+        std::printf("[ extend   ] metric %u: recall@10 at ef %zu %.4f (fresh %.4f), a quarter of the base deleted "
+                    "%.4f; at ef %zu %.4f (fresh %.4f)\n",
+                    unsigned(metric), kEf, r, r_fresh, r_del, kK, r10, r10_fresh);
+        EXPECT_GE(r, 0.95);
+        EXPECT_GE(r_del, 0.95);
+        EXPECT_GE(r10, r10_fresh - 0.03);
+    }
+}
+
+// Extending by nothing reproduces the base's graph; SQ8 codes are computed over the extended
+// image whatever the base had.
+TEST(HnswExtend, ByNothingAndToSq8) {
+    const Built &full = built(Metric::L2);
+    BuildParams p{Metric::L2, kDim};
+    const std::size_t n = 3000;
+    std::vector<uint8_t> base_image =
+        kyrodb::build_segment(p, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
+    SegmentView base, same, coded;
+    ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+    std::vector<uint8_t> same_image =
+        kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
+    EXPECT_EQ(same_image, base_image);
+    p.quantization = kyrodb::Quantization::SQ8;
+    std::vector<uint8_t> coded_image =
+        kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), n + 500, nullptr);
+    ASSERT_TRUE(SegmentView::open(coded_image.data(), coded_image.size(), &coded, nullptr));
+    EXPECT_EQ(coded.quantization(), kyrodb::Quantization::SQ8);
+    EXPECT_EQ(coded.count(), n + 500);
+    Searcher searcher;
+    std::vector<Neighbor> approx, truth;
+    searcher.search(coded, &full.data.queries[0], coded.count(), nullptr, &approx);
+    searcher.exact(coded, &full.data.queries[0], nullptr, &truth);
+    ASSERT_EQ(approx.size(), truth.size());
+    for (std::size_t i = 0; i < truth.size(); i++) EXPECT_EQ(approx[i].id, truth[i].id);
+}
+
+// The rows must begin with the base's elements, and the parameters must be the base's.
+TEST(HnswExtend, RejectsMismatches) {
+    const Built &full = built(Metric::L2);
+    BuildParams p{Metric::L2, kDim};
+    const std::size_t n = 1000;
+    std::vector<uint8_t> base_image =
+        kyrodb::build_segment(p, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
+    SegmentView base;
+    ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+    std::vector<float> rows(full.data.vectors.begin(), full.data.vectors.begin() + 2 * n * kDim);
+    std::vector<uint64_t> payloads(full.data.payloads.begin(), full.data.payloads.begin() + 2 * n);
+    EXPECT_NO_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr));
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n - 1, nullptr),
+                 std::invalid_argument);
+    rows[(n - 1) * kDim + 3] += 1.0f;
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
+                 std::invalid_argument);
+    rows[(n - 1) * kDim + 3] -= 1.0f;
+    payloads[5]++;
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
+                 std::invalid_argument);
+    payloads[5]--;
+    p.m = 8;
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
+                 std::invalid_argument);
+    p.m = 16;
+    p.metric = Metric::InnerProduct;
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
+                 std::invalid_argument);
+}
+
 TEST(HnswMetric, CosinePrepareAndRange) {
     float zero[5] = {0, 0, 0, 0, 0};
     EXPECT_FALSE(kyrodb::prepare_vector(Metric::Cosine, zero, 5));
