@@ -53,10 +53,11 @@ SELECT * FROM all_differing();
 SELECT * FROM cache_counts();
 SELECT segments, hot_rows FROM kyrodb_index_stats('cached_l2');
 
--- rows in the hot tier are searched live beside a hit
+-- rows in the hot tier are searched live beside a hit (fewer than 1/8 of
+-- the segment's: the flush below keeps them in a segment of their own)
 INSERT INTO cached
 SELECT i, (SELECT array_agg(sin(i * 0.71 + j * 2.1) + cos(i * 0.013 * j)) FROM generate_series(1, 8) j)::vector
-  FROM generate_series(3001, 4000) i;
+  FROM generate_series(3001, 3300) i;
 SELECT * FROM all_differing();
 
 -- a flush adds a segment: entries keep their parts, the new one is added
@@ -65,11 +66,12 @@ SELECT segments, hot_rows FROM kyrodb_index_stats('cached_l2');
 SELECT * FROM all_differing();
 SELECT * FROM cache_counts();
 
--- a flush larger than both: it is searched first now, and the others with
--- the frontier it sets, not the one their parts were searched with
+-- a flush larger than both (and more than 8 times their rows: no merge): it
+-- is searched first now, and the others with the frontier it sets, not the
+-- one their parts were searched with
 INSERT INTO cached
 SELECT i, (SELECT array_agg(sin(i * 0.71 + j * 2.1) + cos(i * 0.013 * j)) FROM generate_series(1, 8) j)::vector
-  FROM generate_series(4001, 11000) i;
+  FROM generate_series(3301, 33300) i;
 SELECT kyrodb_flush('cached_l2') AS l2, kyrodb_flush('cached_ip') AS ip, kyrodb_flush('cached_cos') AS cos;
 SELECT segments, hot_rows FROM kyrodb_index_stats('cached_l2');
 SELECT * FROM all_differing();
@@ -77,7 +79,7 @@ SELECT * FROM all_differing();
 -- the next flush merges all four segments into one: every part is stale
 INSERT INTO cached
 SELECT i, (SELECT array_agg(sin(i * 0.71 + j * 2.1) + cos(i * 0.013 * j)) FROM generate_series(1, 8) j)::vector
-  FROM generate_series(11001, 12500) i;
+  FROM generate_series(33301, 34800) i;
 SELECT kyrodb_flush('cached_l2') AS l2, kyrodb_flush('cached_ip') AS ip, kyrodb_flush('cached_cos') AS cos;
 SELECT segments, elements FROM kyrodb_index_stats('cached_l2');
 SELECT * FROM all_differing();

@@ -26,7 +26,8 @@ extern "C" {
 namespace kyrodb::pg {
 
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids, size_t n,
-                           const std::function<void(size_t)> &progress, bool background) {
+                           const std::function<void(size_t)> &progress, bool background,
+                           const ExtendedSegment *base) {
     kyrodb::BuildParams params;
     params.metric = static_cast<kyrodb::Metric>(meta.metric);
     params.dim = meta.dim;
@@ -40,21 +41,30 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     params.nice = background ? 10 : 0;
 
     // Workers never call Postgres; this thread polls for cancel while they run.
-    std::vector<uint8_t> image = kyrodb::build_segment(params, rows, tids, n, [&](size_t done) {
+    auto poll = [&](size_t done) {
         pg_call([&] {
             CHECK_FOR_INTERRUPTS();
             if (background) note_flush_progress(done);
         });
         progress(done);
-    });
+    };
+    std::vector<uint8_t> image = base != nullptr ? kyrodb::extend_segment(params, base->view, rows, tids, n, poll)
+                                                 : kyrodb::build_segment(params, rows, tids, n, poll);
 
     SegmentEntry entry{};
     entry.count = static_cast<uint32>(n);
     entry.image_size = image.size();
+    std::vector<uint8_t> tombs;  // the bitmap's bytes; empty: all zero
+    if (base != nullptr && base->deleted != nullptr) {
+        tombs.assign((n + 7) / 8, 0);
+        memcpy(tombs.data(), base->deleted, (base->view.count() + 7) / 8);  // little-endian words: same bytes
+        entry.tombstones = base->tombstones;
+    }
     pg_call([&] {
         pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseWrite);
         entry.first_block = write_stream(index, kPageSegment, image.data(), image.size(), &entry.image_blocks);
-        entry.tomb_first_block = write_stream(index, kPageTombstone, nullptr, (n + 7) / 8, &entry.tomb_blocks);
+        entry.tomb_first_block = write_stream(index, kPageTombstone, tombs.empty() ? nullptr : tombs.data(),
+                                              (n + 7) / 8, &entry.tomb_blocks);
     });
     return entry;
 }

@@ -169,13 +169,24 @@ constexpr int64 kPhaseGraph = 3;
 constexpr int64 kPhaseWrite = 4;
 const char *phase_name(int64 phase);
 
+// A segment a merge extends rather than rebuilds: its graph, and its
+// tombstones, which carry over to the new segment (its elements keep their
+// ids).
+struct ExtendedSegment {
+    kyrodb::SegmentView view;
+    const uint64_t *deleted;  // null: none deleted
+    uint32 tombstones;
+};
 // Builds a segment from n element rows (prepared vectors and their
 // attributes, row_floats(meta) floats each) and heap TIDs and writes its
 // pages; the entry still needs publish(). progress(done) is called on this
 // thread while the graph is built. `background`: a flush or merge, whose
-// graph threads run at a lower priority than queries.
+// graph threads run at a lower priority than queries. With `base`, the rows
+// start with all of base's elements and the new graph is base's with the
+// other rows inserted (kyrodb::extend_segment).
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids,
-                           size_t n, const std::function<void(size_t)> &progress, bool background);
+                           size_t n, const std::function<void(size_t)> &progress, bool background,
+                           const ExtendedSegment *base = nullptr);
 
 // The hot tier records before hot_start moved into a segment.
 struct HotAdvance {

@@ -9,8 +9,9 @@
 // A flush turns the hot tier into segments of at most what
 // maintenance_work_mem allows to build, publishing each (segment and the hot
 // tier's new head in one metapage record). Merges then keep the number of
-// segments logarithmic: size-tiered, within kyrodb.merge_work_mem, dropping
-// tombstones. Nothing is built that cannot be published: the directory's
+// segments logarithmic: size-tiered plus a tail fold, within
+// kyrodb.merge_work_mem, extending the largest segment of a group (which
+// keeps its tombstones) and dropping the others' tombstones. Nothing is built that cannot be published: the directory's
 // room is checked first, and pages a failed flush wrote stay claimed until
 // the next one gives them back.
 #include "runtime/crash.h"
@@ -33,6 +34,8 @@ namespace kyrodb::pg {
 int merge_work_mem_mb = 2048;
 
 namespace {
+
+size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10); }
 
 // Marks elements `ids` (sorted) of directory slot `segment_index` (stable:
 // the caller holds the maintenance lock) as deleted: one WAL record per
@@ -97,9 +100,23 @@ void forget_replaced(Relation index) {
     pool_forget(image_key(index, now, 0), keep, now.next_segment_id);
 }
 
+// A merge keeps the graph of its largest segment and inserts the other
+// segments' elements into it (kyrodb::extend_segment): it costs about the
+// smaller segments' build plus a rewrite of the large one's pages, not a
+// rebuild of all. Its tombstones carry over, so a segment with more than
+// this share deleted is rebuilt without them instead.
+constexpr uint32 kCarryTombstonesPercent = 10;
+bool extendable(const SegmentEntry &e) { return uint64(e.tombstones) * 100 <= uint64(e.count) * kCarryTombstonesPercent; }
+
 // Size-tiered: a group of segments, smallest first, each not much larger
 // than the group before it (and any half tombstones), merged into one.
 constexpr size_t kMergeRatio = 2;
+// Tail fold: once the segments smaller than one hold 1/kFoldRatio of its
+// rows, they all go into it (by extension), so that under steady ingest an
+// index is a few large segments and a small tail, not a ladder of sizes
+// that each query walks. Measured at 1,000,000 x 128 grown by 100 % without
+// it: 5 segments, 0.63x the QPS of a fresh build.
+constexpr size_t kFoldRatio = 8;
 // Below this many free directory slots, the two smallest segments merge
 // whatever their sizes.
 constexpr uint32 kReserveSlots = 8;
@@ -110,6 +127,21 @@ std::vector<uint64> choose_merge(const MetaPage &meta, size_t capacity) {
     for (uint32 s = 0; s < meta.n_segments; s++) by_size.push_back(&meta.segments[s]);
     std::sort(by_size.begin(), by_size.end(),
               [](const SegmentEntry *a, const SegmentEntry *b) { return live(*a) < live(*b); });
+    // The largest segment with room for all smaller ones and a tail big enough.
+    size_t below = 0;  // live rows of the segments smaller than by_size[k]
+    std::vector<size_t> tail(by_size.size());
+    for (size_t k = 0; k < by_size.size(); k++) {
+        tail[k] = below;
+        below += live(*by_size[k]);
+    }
+    for (size_t k = by_size.size(); k-- > 1;) {
+        const SegmentEntry &base = *by_size[k];
+        if (extendable(base) && tail[k] * kFoldRatio >= live(base) && base.count + tail[k] <= capacity) {
+            std::vector<uint64> group;
+            for (size_t j = 0; j <= k; j++) group.push_back(by_size[j]->id);
+            return group;
+        }
+    }
     for (size_t first = 0; first < by_size.size(); first++) {
         std::vector<uint64> group;
         size_t total = 0;
@@ -131,23 +163,47 @@ std::vector<uint64> choose_merge(const MetaPage &meta, size_t capacity) {
 }
 
 // Builds one segment from the live elements of `ids` and publishes it in
-// their place.
+// their place: by extending the largest of them when it may carry its
+// tombstones and the merged segment, its deleted elements included, fits
+// kyrodb.merge_work_mem; otherwise from scratch.
 void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids) {
+    auto member = [&](const SegmentEntry &e) { return std::find(ids.begin(), ids.end(), e.id) != ids.end(); };
+    const SegmentEntry *largest = nullptr;
+    size_t total = 0;
+    for (uint32 s = 0; s < meta.n_segments; s++) {
+        const SegmentEntry &e = meta.segments[s];
+        if (!member(e)) continue;
+        total += live(e);
+        if (largest == nullptr || live(e) > live(*largest)) largest = &e;
+    }
+    if (largest != nullptr &&
+        !(extendable(*largest) && total + largest->tombstones <= merge_capacity(meta) && live(*largest) > 0))
+        largest = nullptr;
+    ImageRef base_image;
+    ExtendedSegment base{};
+    if (largest != nullptr) {
+        base_image = segment_image(index, meta, *largest);
+        base = ExtendedSegment{base_image.view, base_image.deleted ? base_image.deleted->data() : nullptr,
+                               largest->tombstones};
+        total += largest->tombstones;
+    }
     Collected rows;
     rows.stride = row_floats(meta);
-    size_t total = 0;
-    for (uint32 s = 0; s < meta.n_segments; s++)
-        if (std::find(ids.begin(), ids.end(), meta.segments[s].id) != ids.end()) total += live(meta.segments[s]);
     rows.rows.reserve(total * rows.stride);
     rows.tids.reserve(total);
     const size_t attr_words = kyrodb::attr_row_words(meta.attributes);
-    for (uint32 s = 0; s < meta.n_segments; s++) {
-        const SegmentEntry &e = meta.segments[s];
-        if (std::find(ids.begin(), ids.end(), e.id) == ids.end()) continue;
-        ImageRef image = segment_image(index, meta, e);
+    // The base's elements first, deleted ones too: they keep their ids.
+    std::vector<const SegmentEntry *> order;
+    if (largest != nullptr) order.push_back(largest);
+    for (uint32 s = 0; s < meta.n_segments; s++)
+        if (member(meta.segments[s]) && &meta.segments[s] != largest) order.push_back(&meta.segments[s]);
+    for (const SegmentEntry *member_entry : order) {
+        const SegmentEntry &e = *member_entry;
+        const bool keep_deleted = &e == largest;
+        ImageRef image = keep_deleted ? base_image : segment_image(index, meta, e);
         const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
         for (uint32 id = 0; id < e.count; id++) {
-            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
+            if (!keep_deleted && deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
             const float *v = image.view.vector(id);
             rows.rows.insert(rows.rows.end(), v, v + meta.dim);
             if (attr_words > 0) {
@@ -161,8 +217,8 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
     if (rows.tids.empty()) {
         publish(index, nullptr, nullptr, ids);  // every row was deleted: nothing to build
     } else {
-        SegmentEntry entry =
-            write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(), [](size_t) {}, true);
+        SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(),
+                                           [](size_t) {}, true, largest != nullptr ? &base : nullptr);
         publish(index, &entry, nullptr, ids);
     }
     pg_call([] { crash_point("merge.published"); });
@@ -188,8 +244,6 @@ bool directory_full(Relation index, bool explicit_call) {
 
 void lock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { LockPage(index, kMetaBlock, mode); }); }
 void unlock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { UnlockPage(index, kMetaBlock, mode); }); }
-
-size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10); }
 
 void merge_segments(Relation index) {
     for (;;) {
