@@ -11,9 +11,9 @@
 // tier's new head in one metapage record). Merges then keep the number of
 // segments logarithmic: size-tiered plus a tail fold, within
 // kyrodb.merge_work_mem, extending the largest segment of a group (which
-// keeps its tombstones) and dropping the others' tombstones. Nothing is built that cannot be published: the directory's
-// room is checked first, and pages a failed flush wrote stay claimed until
-// the next one gives them back.
+// keeps its tombstones) and dropping the others' tombstones. Nothing is
+// built that cannot be published: the directory's room is checked first, and
+// pages a failed flush wrote stay claimed until the next one gives them back.
 #include "runtime/crash.h"
 #include "runtime/guard.h"
 #include "index/index.h"
