@@ -421,11 +421,12 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
 std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView &base, const float *vectors,
                                     const uint64_t *payloads, std::size_t n,
                                     const std::function<void(std::size_t done)> &poll) {
-    check_params(params, vectors, n);
     const uint32_t count = base.count();
     if (base.metric() != params.metric || base.dim() != params.dim || base.header().m != params.m ||
         base.attributes() != params.attributes)
         throw std::invalid_argument("kyrodb: the segment to extend was built with other parameters");
+    if (count == 0) return build_segment(params, vectors, payloads, n, poll);  // which checks the rest
+    check_params(params, vectors, n);
     if (n < count) throw std::invalid_argument("kyrodb: fewer rows than the segment to extend holds");
     const std::size_t stride = row_floats(params.dim, params.attributes);
     for (uint32_t i = 0; i < count; i++)
@@ -434,7 +435,6 @@ std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView
             (params.attributes > 0 && std::memcmp(vectors + i * stride + params.dim, base.attr_row(i),
                                                   attr_row_words(params.attributes) * 8) != 0))
             throw std::invalid_argument("kyrodb: the first rows are not the elements of the segment to extend");
-    if (count == 0) return build_segment(params, vectors, payloads, n, poll);
 
     KernelSpace space(params.metric, params.dim);
     Graph graph(&space, n, params.m, params.ef_construction, params.seed);

@@ -400,6 +400,16 @@ TEST(HnswBuild, RejectsBadInput) {
     EXPECT_GT(kyrodb::build_bytes_per_element(64, 16), 64u * 4 * 2);
 }
 
+// A segment over the first n rows of `data`, opened: the base the HnswExtend tests extend.
+struct Prefix {
+    std::vector<uint8_t> image;
+    SegmentView view;
+    bool opened;
+    Prefix(const BuildParams &p, const Data &data, std::size_t n)
+        : image(kyrodb::build_segment(p, data.vectors.data(), data.payloads.data(), n, nullptr)),
+          opened(SegmentView::open(image.data(), image.size(), &view, nullptr)) {}
+};
+
 // A segment of the first half extended by the second half: every element keeps its id, vector and
 // payload, the image passes open()'s full check, and recall (with and without deletions among the
 // base's elements) is that of a segment built over all rows in one go.
@@ -409,10 +419,9 @@ TEST(HnswExtend, MatchesAFreshBuild) {
         BuildParams p{metric, kDim};
         p.threads = 2;
         const std::size_t half = kN / 2;
-        std::vector<uint8_t> base_image =
-            kyrodb::build_segment(p, full.data.vectors.data(), full.data.payloads.data(), half, nullptr);
-        SegmentView base;
-        ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+        const Prefix prefix(p, full.data, half);
+        ASSERT_TRUE(prefix.opened);
+        const SegmentView &base = prefix.view;
         std::size_t last_poll = 0;
         Built grown;
         grown.data = full.data;
@@ -449,13 +458,13 @@ TEST(HnswExtend, ByNothingAndToSq8) {
     const Built &full = built(Metric::L2);
     BuildParams p{Metric::L2, kDim};
     const std::size_t n = 3000;
-    std::vector<uint8_t> base_image =
-        kyrodb::build_segment(p, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
-    SegmentView base, same, coded;
-    ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+    const Prefix prefix(p, full.data, n);
+    ASSERT_TRUE(prefix.opened);
+    const SegmentView &base = prefix.view;
     std::vector<uint8_t> same_image =
         kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
-    EXPECT_EQ(same_image, base_image);
+    EXPECT_EQ(same_image, prefix.image);
+    SegmentView coded;
     p.quantization = kyrodb::Quantization::SQ8;
     std::vector<uint8_t> coded_image =
         kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), n + 500, nullptr);
@@ -475,10 +484,9 @@ TEST(HnswExtend, RejectsMismatches) {
     const Built &full = built(Metric::L2);
     BuildParams p{Metric::L2, kDim};
     const std::size_t n = 1000;
-    std::vector<uint8_t> base_image =
-        kyrodb::build_segment(p, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
-    SegmentView base;
-    ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+    const Prefix prefix(p, full.data, n);
+    ASSERT_TRUE(prefix.opened);
+    const SegmentView &base = prefix.view;
     std::vector<float> rows(full.data.vectors.begin(), full.data.vectors.begin() + 2 * n * kDim);
     std::vector<uint64_t> payloads(full.data.payloads.begin(), full.data.payloads.begin() + 2 * n);
     EXPECT_NO_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr));
