@@ -3,6 +3,7 @@
 CREATE TABLE grow (id bigserial PRIMARY KEY, v vector(384));
 CREATE INDEX grow_idx ON grow USING kyrodb (v);
 SET kyrodb.flush_threshold = 1000000;  -- no background flush: the test flushes
+SET kyrodb.flush_threshold_size = '1GB';
 
 -- 130 small flushes of 384-dim rows at maintenance_work_mem = 1MB: merges
 -- keep the segment count logarithmic (merges had to fit maintenance_work_mem:
