@@ -45,16 +45,17 @@ struct BuildParams {
 std::vector<uint8_t> build_segment(const BuildParams &params, const float *vectors, const uint64_t *payloads,
                                    std::size_t n, const std::function<void(std::size_t done)> &poll);
 
-// The image of `base`'s elements followed by more: the rows (as build_segment takes them) are
-// base's count() elements in id order, bit-identical to its vectors, attribute rows and payloads
-// (std::invalid_argument otherwise), then the n - count() new ones. base's graph is kept as it is
-// (levels, neighbour lists, entry point) and the new elements are inserted into it as build_segment
-// inserts, so the work is that of inserting n - count() elements, not of building all n: a merge of
-// small segments into a large one. Elements 0..count()-1 keep their ids, so base's tombstones
-// apply to the new image unchanged (deleted elements stay in the graph, as they are in base).
-// params must match base (metric, dim, m, attributes; std::invalid_argument otherwise); the
-// quantization may differ: SQ8 codes are computed over all n vectors. poll as build_segment, with
-// the count of new elements inserted.
+// The image of `base`'s elements followed by n more: `vectors` and `payloads` are the new rows only
+// (as build_segment takes them), which become elements count()..count()+n-1. base's graph is kept
+// as it is (levels, neighbour lists, entry point) and the new elements are inserted into it as
+// build_segment inserts, so the work is that of inserting n elements, not of building all: a merge
+// of small segments into a large one. base's vectors, attribute rows and payloads are read from its
+// image, so the caller holds no copy of them. Elements 0..count()-1 keep their ids, so base's
+// tombstones apply to the new image unchanged (deleted elements stay in the graph, as they are in
+// base). params must match base (metric, dim, m, attributes; std::invalid_argument otherwise); the
+// quantization may differ: SQ8 codes are computed over all the vectors. poll as build_segment, with
+// the count of new elements inserted. Memory: build_bytes_per_element for each element, base's
+// included.
 std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView &base, const float *vectors,
                                     const uint64_t *payloads, std::size_t n,
                                     const std::function<void(std::size_t done)> &poll);

@@ -99,12 +99,29 @@ std::vector<uint8_t> draw_levels(std::size_t n, uint32_t m, uint64_t seed) {
     return levels;
 }
 
+// Where element i's vector, attribute row and payload are: in the segment being extended for its
+// elements [0, first), in the input for the rest (rows `stride` floats apart, each the vector and
+// then the attribute row's words).
+struct RowSource {
+    const SegmentView *base = nullptr;
+    std::size_t first = 0;
+    const float *rows = nullptr;
+    const uint64_t *payloads = nullptr;
+    std::size_t dim = 0, stride = 0;
+
+    const float *vector(std::size_t i) const { return i < first ? base->vector(uint32_t(i)) : rows + (i - first) * stride; }
+    const void *attr_row(std::size_t i) const {
+        return i < first ? static_cast<const void *>(base->attr_row(uint32_t(i))) : rows + (i - first) * stride + dim;
+    }
+    uint64_t payload(std::size_t i) const { return i < first ? base->payload(uint32_t(i)) : payloads[i - first]; }
+};
+
 // Shared between the calling thread and the workers.
 struct BuildState {
     Graph *graph;
-    const float *vectors;
+    const RowSource *source;
     const uint8_t *levels;
-    std::size_t n, stride;  // stride: floats from one input row to the next
+    std::size_t n;
     int nice;
 
     // next element to insert; in a new graph element 0 is inserted first, alone (it becomes the
@@ -120,7 +137,7 @@ struct BuildState {
     std::exception_ptr error;
 
     void insert(std::size_t i) {
-        graph->addPoint(vectors + i * stride, i, levels[i]);
+        graph->addPoint(source->vector(i), i, levels[i]);
         done.fetch_add(1, std::memory_order_relaxed);
     }
 
@@ -232,10 +249,10 @@ void write_sq8(const SegmentHeader &h, const float *vectors, std::size_t n, uint
 
 // The attribute rows (after each input vector) and, per attribute, the postings sorted by
 // (is_null, value, id).
-void write_attributes(const SegmentHeader &h, const float *rows, std::size_t stride, std::size_t n, uint8_t *base) {
+void write_attributes(const SegmentHeader &h, const RowSource &source, std::size_t n, uint8_t *base) {
     const std::size_t words = attr_row_words(h.attributes);
     uint64_t *attr_rows = reinterpret_cast<uint64_t *>(base + attr_rows_offset(h));
-    for (std::size_t i = 0; i < n; i++) std::memcpy(attr_rows + i * words, rows + i * stride + h.dim, words * 8);
+    for (std::size_t i = 0; i < n; i++) std::memcpy(attr_rows + i * words, source.attr_row(i), words * 8);
     Posting *postings = reinterpret_cast<Posting *>(base + attr_postings_offset(h));
     for (uint32_t a = 0; a < h.attributes; a++) {
         Posting *p = postings + std::size_t(a) * n;
@@ -253,8 +270,7 @@ void write_attributes(const SegmentHeader &h, const float *rows, std::size_t str
 }
 
 // n > 0
-std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const float *vectors,
-                               const uint64_t *payloads, std::size_t n) {
+std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const RowSource &source, std::size_t n) {
     const uint32_t count = uint32_t(n), m = p.m, m0 = 2 * p.m;
     // hnswlib numbers elements in insertion order, which threads shuffle; the image uses labels
     // (= input index).
@@ -271,12 +287,13 @@ std::vector<uint8_t> serialize(const BuildParams &p, const Graph &graph, const f
     uint8_t *base = image.data();
     std::memcpy(base, &h, sizeof h);
 
-    const std::size_t stride = row_floats(p.dim, p.attributes);
     float *image_vectors = reinterpret_cast<float *>(base + h.vectors_offset);
-    for (std::size_t i = 0; i < n; i++)  // bit-identical to the input
-        std::memcpy(image_vectors + i * p.dim, vectors + i * stride, p.dim * sizeof(float));
-    std::memcpy(base + h.payload_offset, payloads, n * sizeof(uint64_t));
-    if (p.attributes > 0) write_attributes(h, vectors, stride, n, base);
+    uint64_t *image_payloads = reinterpret_cast<uint64_t *>(base + h.payload_offset);
+    for (std::size_t i = 0; i < n; i++) {  // bit-identical to the input
+        std::memcpy(image_vectors + i * p.dim, source.vector(i), p.dim * sizeof(float));
+        image_payloads[i] = source.payload(i);
+    }
+    if (p.attributes > 0) write_attributes(h, source, n, base);
     uint8_t *levels = base + h.levels_offset;
     uint32_t *upper_index = reinterpret_cast<uint32_t *>(base + h.upper_index_offset);
     uint32_t *level0 = reinterpret_cast<uint32_t *>(base + h.level0_offset);
@@ -323,11 +340,11 @@ void check_params(const BuildParams &params, const float *vectors, std::size_t n
             if (!std::isfinite(vectors[i * stride + j])) throw std::invalid_argument("kyrodb: vectors must be finite");
 }
 
-// Inserts elements start..n-1 of the input into `graph` (which holds elements 0..start-1, or is
+// Inserts elements start..n-1 of `source` into `graph` (which holds elements 0..start-1, or is
 // empty when start == 0) on the worker threads, polling as build_segment describes with the count
 // of elements inserted by this call.
-void insert_elements(const BuildParams &params, Graph &graph, const float *vectors, std::size_t start, std::size_t n,
-                     const std::function<void(std::size_t done)> &poll) {
+void insert_elements(const BuildParams &params, Graph &graph, const RowSource &source, std::size_t start,
+                     std::size_t n, const std::function<void(std::size_t done)> &poll) {
     // Drawn for all n so that element i gets the same level whatever `start` is.
     const std::vector<uint8_t> levels = draw_levels(n, params.m, params.seed);
     // addPoint(data, label, level) uses `level` only when > 0 and otherwise draws one itself, as
@@ -336,10 +353,9 @@ void insert_elements(const BuildParams &params, Graph &graph, const float *vecto
 
     BuildState state;
     state.graph = &graph;
-    state.vectors = vectors;
+    state.source = &source;
     state.levels = levels.data();
     state.n = n;
-    state.stride = row_floats(params.dim, params.attributes);
     state.nice = params.nice;
     if (start > 0) {
         state.next = start;
@@ -367,14 +383,14 @@ void insert_elements(const BuildParams &params, Graph &graph, const float *vecto
 // entry point, as if hnswlib had built it: internal id = label = element id. cur_element_count
 // grows one complete element at a time, so that the graph's destructor frees exactly the lists
 // allocated if this throws.
-void load_graph(const SegmentView &base, const float *vectors, std::size_t stride, Graph *graph) {
+void load_graph(const SegmentView &base, Graph *graph) {
     const uint32_t dim = base.dim();
     for (uint32_t i = 0; i < base.count(); i++) {
         const int level = base.level(i);
         std::memset(graph->get_linklist0(i), 0, graph->size_data_per_element_);
         const hnswlib::labeltype label = i;
         std::memcpy(graph->getExternalLabeLp(i), &label, sizeof label);
-        std::memcpy(graph->getDataByInternalId(i), vectors + i * stride, dim * sizeof(float));
+        std::memcpy(graph->getDataByInternalId(i), base.vector(i), dim * sizeof(float));
         auto copy_list = [&](int l, hnswlib::linklistsizeint *dst, std::size_t most) {
             uint32_t k = 0;
             const uint32_t *ids = base.neighbours(i, l, &k);
@@ -412,10 +428,11 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
         return image;
     }
 
+    const RowSource source{nullptr, 0, vectors, payloads, params.dim, row_floats(params.dim, params.attributes)};
     KernelSpace space(params.metric, params.dim);
     Graph graph(&space, n, params.m, params.ef_construction, params.seed);
-    insert_elements(params, graph, vectors, 0, n, poll);
-    return serialize(params, graph, vectors, payloads, n);
+    insert_elements(params, graph, source, 0, n, poll);
+    return serialize(params, graph, source, n);
 }
 
 std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView &base, const float *vectors,
@@ -425,22 +442,17 @@ std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView
     if (base.metric() != params.metric || base.dim() != params.dim || base.header().m != params.m ||
         base.attributes() != params.attributes)
         throw std::invalid_argument("kyrodb: the segment to extend was built with other parameters");
-    if (count == 0) return build_segment(params, vectors, payloads, n, poll);  // which checks the rest
     check_params(params, vectors, n);
-    if (n < count) throw std::invalid_argument("kyrodb: fewer rows than the segment to extend holds");
-    const std::size_t stride = row_floats(params.dim, params.attributes);
-    for (uint32_t i = 0; i < count; i++)
-        if (std::memcmp(vectors + i * stride, base.vector(i), params.dim * sizeof(float)) != 0 ||
-            payloads[i] != base.payload(i) ||
-            (params.attributes > 0 && std::memcmp(vectors + i * stride + params.dim, base.attr_row(i),
-                                                  attr_row_words(params.attributes) * 8) != 0))
-            throw std::invalid_argument("kyrodb: the first rows are not the elements of the segment to extend");
+    const std::size_t total = std::size_t(count) + n;
+    if (total >= kSegmentNoUpper) throw std::invalid_argument("kyrodb: too many elements for one segment");
+    if (count == 0) return build_segment(params, vectors, payloads, n, poll);
 
+    const RowSource source{&base, count, vectors, payloads, params.dim, row_floats(params.dim, params.attributes)};
     KernelSpace space(params.metric, params.dim);
-    Graph graph(&space, n, params.m, params.ef_construction, params.seed);
-    load_graph(base, vectors, stride, &graph);
-    insert_elements(params, graph, vectors, count, n, poll);
-    return serialize(params, graph, vectors, payloads, n);
+    Graph graph(&space, total, params.m, params.ef_construction, params.seed);
+    load_graph(base, &graph);
+    insert_elements(params, graph, source, count, total, poll);
+    return serialize(params, graph, source, total);
 }
 
 std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization, uint32_t attributes) {

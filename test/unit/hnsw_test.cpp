@@ -425,8 +425,8 @@ TEST(HnswExtend, MatchesAFreshBuild) {
         std::size_t last_poll = 0;
         Built grown;
         grown.data = full.data;
-        grown.image = kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), kN,
-                                             [&](std::size_t done) { last_poll = done; });
+        grown.image = kyrodb::extend_segment(p, base, &full.data.vectors[half * kDim], &full.data.payloads[half],
+                                             kN - half, [&](std::size_t done) { last_poll = done; });
         EXPECT_EQ(last_poll, kN - half);
         std::string error;
         ASSERT_TRUE(SegmentView::open(grown.image.data(), grown.image.size(), &grown.seg, &error)) << error;
@@ -461,13 +461,13 @@ TEST(HnswExtend, ByNothingAndToSq8) {
     const Prefix prefix(p, full.data, n);
     ASSERT_TRUE(prefix.opened);
     const SegmentView &base = prefix.view;
-    std::vector<uint8_t> same_image =
-        kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), n, nullptr);
+    const float *more = &full.data.vectors[n * kDim];
+    const uint64_t *more_payloads = &full.data.payloads[n];
+    std::vector<uint8_t> same_image = kyrodb::extend_segment(p, base, more, more_payloads, 0, nullptr);
     EXPECT_EQ(same_image, prefix.image);
     SegmentView coded;
     p.quantization = kyrodb::Quantization::SQ8;
-    std::vector<uint8_t> coded_image =
-        kyrodb::extend_segment(p, base, full.data.vectors.data(), full.data.payloads.data(), n + 500, nullptr);
+    std::vector<uint8_t> coded_image = kyrodb::extend_segment(p, base, more, more_payloads, 500, nullptr);
     ASSERT_TRUE(SegmentView::open(coded_image.data(), coded_image.size(), &coded, nullptr));
     EXPECT_EQ(coded.quantization(), kyrodb::Quantization::SQ8);
     EXPECT_EQ(coded.count(), n + 500);
@@ -479,7 +479,7 @@ TEST(HnswExtend, ByNothingAndToSq8) {
     for (std::size_t i = 0; i < truth.size(); i++) EXPECT_EQ(approx[i].id, truth[i].id);
 }
 
-// The rows must begin with the base's elements, and the parameters must be the base's.
+// The parameters must be the base's, and the new rows finite.
 TEST(HnswExtend, RejectsMismatches) {
     const Built &full = built(Metric::L2);
     BuildParams p{Metric::L2, kDim};
@@ -487,26 +487,54 @@ TEST(HnswExtend, RejectsMismatches) {
     const Prefix prefix(p, full.data, n);
     ASSERT_TRUE(prefix.opened);
     const SegmentView &base = prefix.view;
-    std::vector<float> rows(full.data.vectors.begin(), full.data.vectors.begin() + 2 * n * kDim);
-    std::vector<uint64_t> payloads(full.data.payloads.begin(), full.data.payloads.begin() + 2 * n);
-    EXPECT_NO_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr));
-    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n - 1, nullptr),
-                 std::invalid_argument);
-    rows[(n - 1) * kDim + 3] += 1.0f;
-    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
-                 std::invalid_argument);
-    rows[(n - 1) * kDim + 3] -= 1.0f;
-    payloads[5]++;
-    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
-                 std::invalid_argument);
-    payloads[5]--;
+    std::vector<float> rows(full.data.vectors.begin() + n * kDim, full.data.vectors.begin() + 2 * n * kDim);
+    std::vector<uint64_t> payloads(full.data.payloads.begin() + n, full.data.payloads.begin() + 2 * n);
+    EXPECT_NO_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n, nullptr));
+    rows[(n - 1) * kDim + 3] = std::nanf("");
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n, nullptr), std::invalid_argument);
+    rows[(n - 1) * kDim + 3] = 0.5f;
     p.m = 8;
-    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
-                 std::invalid_argument);
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n, nullptr), std::invalid_argument);
     p.m = 16;
     p.metric = Metric::InnerProduct;
-    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), 2 * n, nullptr),
-                 std::invalid_argument);
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n, nullptr), std::invalid_argument);
+    p.metric = Metric::L2;
+    p.attributes = 1;
+    EXPECT_THROW(kyrodb::extend_segment(p, base, rows.data(), payloads.data(), n, nullptr), std::invalid_argument);
+}
+
+// With attribute columns: the base's attribute rows come from its image, the new ones from the
+// input, and every element's row and postings are as a build over all rows gives them.
+TEST(HnswExtend, KeepsAttributeRows) {
+    const std::size_t dim = 8, n = 600, half = 250, words = kyrodb::attr_row_words(2);
+    BuildParams p{Metric::L2, dim};
+    p.attributes = 2;
+    const std::size_t stride = kyrodb::row_floats(dim, 2);
+    std::vector<float> rows(n * stride);
+    std::vector<uint64_t> payloads(n);
+    for (std::size_t i = 0; i < n; i++) {
+        for (std::size_t d = 0; d < dim; d++) rows[i * stride + d] = std::sin(float(i * dim + d));
+        uint64_t attr[3] = {i % 7 == 0 ? uint64_t(2) : 0, i % 5, uint64_t(int64_t(i) - 300)};  // attribute 1 null every 7th
+        ASSERT_EQ(words, 3u);
+        std::memcpy(&rows[i * stride + dim], attr, sizeof attr);
+        payloads[i] = 1000 + i;
+    }
+    std::vector<uint8_t> base_image = kyrodb::build_segment(p, rows.data(), payloads.data(), half, nullptr);
+    SegmentView base, grown, fresh;
+    ASSERT_TRUE(SegmentView::open(base_image.data(), base_image.size(), &base, nullptr));
+    std::vector<uint8_t> grown_image =
+        kyrodb::extend_segment(p, base, &rows[half * stride], &payloads[half], n - half, nullptr);
+    std::vector<uint8_t> fresh_image = kyrodb::build_segment(p, rows.data(), payloads.data(), n, nullptr);
+    std::string error;
+    ASSERT_TRUE(SegmentView::open(grown_image.data(), grown_image.size(), &grown, &error)) << error;
+    ASSERT_TRUE(SegmentView::open(fresh_image.data(), fresh_image.size(), &fresh, nullptr));
+    ASSERT_EQ(grown.count(), n);
+    for (uint32_t i = 0; i < n; i++) {
+        ASSERT_EQ(std::memcmp(grown.attr_row(i), &rows[i * stride + dim], words * 8), 0) << "element " << i;
+        ASSERT_EQ(grown.payload(i), payloads[i]);
+    }
+    for (uint32_t a = 0; a < 2; a++)
+        ASSERT_EQ(std::memcmp(grown.postings(a), fresh.postings(a), n * sizeof(kyrodb::Posting)), 0) << "attribute " << a;
 }
 
 TEST(HnswMetric, CosinePrepareAndRange) {

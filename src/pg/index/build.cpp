@@ -51,6 +51,7 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     std::vector<uint8_t> image = base != nullptr ? kyrodb::extend_segment(params, base->view, rows, tids, n, poll)
                                                  : kyrodb::build_segment(params, rows, tids, n, poll);
 
+    if (base != nullptr) n += base->view.count();
     SegmentEntry entry{};
     entry.count = static_cast<uint32>(n);
     entry.image_size = image.size();
@@ -69,13 +70,24 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     return entry;
 }
 
+namespace {
+// Of a segment's element in the graph and the image being built.
+size_t element_bytes(const MetaPage &meta) {
+    return kyrodb::build_bytes_per_element(meta.dim, meta.m, static_cast<kyrodb::Quantization>(meta.quantization),
+                                           meta.attributes);
+}
+// Of a row copied in for the build (element row and TID).
+size_t input_row_bytes(const MetaPage &meta) { return sizeof(float) * row_floats(meta) + sizeof(uint64); }
+}  // namespace
+
 size_t segment_capacity(const MetaPage &meta, size_t budget_kb) {
-    size_t per_element = kyrodb::build_bytes_per_element(meta.dim, meta.m,
-                                                         static_cast<kyrodb::Quantization>(meta.quantization),
-                                                         meta.attributes) +
-                         sizeof(float) * row_floats(meta) + sizeof(uint64);
     size_t budget = budget_kb * 1024;
-    return std::max(size_t(1), std::min(budget / per_element, size_t(UINT32_MAX)));
+    return std::max(size_t(1), std::min(budget / (element_bytes(meta) + input_row_bytes(meta)), size_t(UINT32_MAX)));
+}
+
+bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, size_t budget_kb) {
+    if (base_elements + added >= UINT32_MAX) return false;
+    return (base_elements + added) * element_bytes(meta) + added * input_row_bytes(meta) <= budget_kb * 1024;
 }
 
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,

@@ -181,9 +181,9 @@ struct ExtendedSegment {
 // attributes, row_floats(meta) floats each) and heap TIDs and writes its
 // pages; the entry still needs publish(). progress(done) is called on this
 // thread while the graph is built. `background`: a flush or merge, whose
-// graph threads run at a lower priority than queries. With `base`, the rows
-// start with all of base's elements and the new graph is base's with the
-// other rows inserted (kyrodb::extend_segment).
+// graph threads run at a lower priority than queries. With `base`, the new
+// segment is base's elements followed by the n rows, its graph base's with
+// the rows inserted (kyrodb::extend_segment).
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids,
                            size_t n, const std::function<void(size_t)> &progress, bool background,
                            const ExtendedSegment *base = nullptr);
@@ -207,6 +207,9 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
 // (maintenance_work_mem for CREATE INDEX and flushes, kyrodb.merge_work_mem
 // for merges).
 size_t segment_capacity(const MetaPage &meta, size_t budget_kb);
+// Whether a segment of `base_elements` extended by `added` rows (kyrodb::extend_segment, which
+// reads the base's rows from its image: only the added ones are copied in) fits budget_kb.
+bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, size_t budget_kb);
 
 // The maintenance lock: a heavyweight lock on the metapage. Flush, merge and
 // bulk delete hold it exclusively; a scan overtaken by several publishes in

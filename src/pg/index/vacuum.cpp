@@ -36,6 +36,9 @@ int merge_work_mem_mb = 2048;
 namespace {
 
 size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10); }
+bool merge_extension_fits(const MetaPage &meta, size_t base_elements, size_t added) {
+    return extension_fits(meta, base_elements, added, size_t(merge_work_mem_mb) << 10);
+}
 
 // Marks elements `ids` (sorted) of directory slot `segment_index` (stable:
 // the caller holds the maintenance lock) as deleted: one WAL record per
@@ -136,7 +139,7 @@ std::vector<uint64> choose_merge(const MetaPage &meta, size_t capacity) {
     }
     for (size_t k = by_size.size(); k-- > 1;) {
         const SegmentEntry &base = *by_size[k];
-        if (extendable(base) && tail[k] * kFoldRatio >= live(base) && base.count + tail[k] <= capacity) {
+        if (extendable(base) && tail[k] * kFoldRatio >= live(base) && merge_extension_fits(meta, base.count, tail[k])) {
             std::vector<uint64> group;
             for (size_t j = 0; j <= k; j++) group.push_back(by_size[j]->id);
             return group;
@@ -164,8 +167,9 @@ std::vector<uint64> choose_merge(const MetaPage &meta, size_t capacity) {
 
 // Builds one segment from the live elements of `ids` and publishes it in
 // their place: by extending the largest of them when it may carry its
-// tombstones and the merged segment, its deleted elements included, fits
-// kyrodb.merge_work_mem; otherwise from scratch.
+// tombstones and the extension fits kyrodb.merge_work_mem (its elements,
+// deleted ones included, and the other segments' rows, which are copied in;
+// the largest one's are read from its image); otherwise from scratch.
 void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids) {
     auto member = [&](const SegmentEntry &e) { return std::find(ids.begin(), ids.end(), e.id) != ids.end(); };
     const SegmentEntry *largest = nullptr;
@@ -176,8 +180,8 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
         total += live(e);
         if (largest == nullptr || live(e) > live(*largest)) largest = &e;
     }
-    if (largest != nullptr &&
-        !(extendable(*largest) && total + largest->tombstones <= merge_capacity(meta) && live(*largest) > 0))
+    if (largest != nullptr && !(extendable(*largest) && live(*largest) > 0 &&
+                                merge_extension_fits(meta, largest->count, total - live(*largest))))
         largest = nullptr;
     ImageRef base_image;
     ExtendedSegment base{};
@@ -185,25 +189,21 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
         base_image = segment_image(index, meta, *largest);
         base = ExtendedSegment{base_image.view, base_image.deleted ? base_image.deleted->data() : nullptr,
                                largest->tombstones};
-        total += largest->tombstones;
+        total -= live(*largest);
     }
     Collected rows;
     rows.stride = row_floats(meta);
     rows.rows.reserve(total * rows.stride);
     rows.tids.reserve(total);
     const size_t attr_words = kyrodb::attr_row_words(meta.attributes);
-    // The base's elements first, deleted ones too: they keep their ids.
-    std::vector<const SegmentEntry *> order;
-    if (largest != nullptr) order.push_back(largest);
-    for (uint32 s = 0; s < meta.n_segments; s++)
-        if (member(meta.segments[s]) && &meta.segments[s] != largest) order.push_back(&meta.segments[s]);
-    for (const SegmentEntry *member_entry : order) {
-        const SegmentEntry &e = *member_entry;
-        const bool keep_deleted = &e == largest;
-        ImageRef image = keep_deleted ? base_image : segment_image(index, meta, e);
+    // The other members' live rows (an extended base keeps its elements, deleted ones too, and ids).
+    for (uint32 s = 0; s < meta.n_segments; s++) {
+        const SegmentEntry &e = meta.segments[s];
+        if (!member(e) || &e == largest) continue;
+        ImageRef image = segment_image(index, meta, e);
         const uint64_t *deleted = image.deleted ? image.deleted->data() : nullptr;
         for (uint32 id = 0; id < e.count; id++) {
-            if (!keep_deleted && deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
+            if (deleted != nullptr && ((deleted[id / 64] >> (id % 64)) & 1)) continue;
             const float *v = image.view.vector(id);
             rows.rows.insert(rows.rows.end(), v, v + meta.dim);
             if (attr_words > 0) {
@@ -214,7 +214,7 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
             rows.tids.push_back(image.view.payload(id));
         }
     }
-    if (rows.tids.empty()) {
+    if (rows.tids.empty() && largest == nullptr) {
         publish(index, nullptr, nullptr, ids);  // every row was deleted: nothing to build
     } else {
         SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(),
