@@ -109,7 +109,9 @@ struct RowSource {
     const uint64_t *payloads = nullptr;
     std::size_t dim = 0, stride = 0;
 
-    const float *vector(std::size_t i) const { return i < first ? base->vector(uint32_t(i)) : rows + (i - first) * stride; }
+    const float *vector(std::size_t i) const {
+        return i < first ? base->vector(uint32_t(i)) : rows + (i - first) * stride;
+    }
     const void *attr_row(std::size_t i) const {
         return i < first ? static_cast<const void *>(base->attr_row(uint32_t(i))) : rows + (i - first) * stride + dim;
     }
@@ -442,10 +444,10 @@ std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView
     if (base.metric() != params.metric || base.dim() != params.dim || base.header().m != params.m ||
         base.attributes() != params.attributes)
         throw std::invalid_argument("kyrodb: the segment to extend was built with other parameters");
+    if (count == 0) return build_segment(params, vectors, payloads, n, poll);  // which checks the rows
     check_params(params, vectors, n);
     const std::size_t total = std::size_t(count) + n;
     if (total >= kSegmentNoUpper) throw std::invalid_argument("kyrodb: too many elements for one segment");
-    if (count == 0) return build_segment(params, vectors, payloads, n, poll);
 
     const RowSource source{&base, count, vectors, payloads, params.dim, row_floats(params.dim, params.attributes)};
     KernelSpace space(params.metric, params.dim);

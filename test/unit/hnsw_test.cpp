@@ -514,7 +514,8 @@ TEST(HnswExtend, KeepsAttributeRows) {
     std::vector<uint64_t> payloads(n);
     for (std::size_t i = 0; i < n; i++) {
         for (std::size_t d = 0; d < dim; d++) rows[i * stride + d] = std::sin(float(i * dim + d));
-        uint64_t attr[3] = {i % 7 == 0 ? uint64_t(2) : 0, i % 5, uint64_t(int64_t(i) - 300)};  // attribute 1 null every 7th
+        // the null bits (attribute 1 null every 7th row), then the two values
+        uint64_t attr[3] = {i % 7 == 0 ? uint64_t(2) : 0, i % 5, uint64_t(int64_t(i) - 300)};
         ASSERT_EQ(words, 3u);
         std::memcpy(&rows[i * stride + dim], attr, sizeof attr);
         payloads[i] = 1000 + i;
@@ -534,7 +535,8 @@ TEST(HnswExtend, KeepsAttributeRows) {
         ASSERT_EQ(grown.payload(i), payloads[i]);
     }
     for (uint32_t a = 0; a < 2; a++)
-        ASSERT_EQ(std::memcmp(grown.postings(a), fresh.postings(a), n * sizeof(kyrodb::Posting)), 0) << "attribute " << a;
+        ASSERT_EQ(std::memcmp(grown.postings(a), fresh.postings(a), n * sizeof(kyrodb::Posting)), 0)
+            << "attribute " << a;
 }
 
 TEST(HnswMetric, CosinePrepareAndRange) {
