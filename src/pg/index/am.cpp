@@ -1,6 +1,7 @@
 // The index access method handler, its options, and the guarded entry
 // points Postgres calls.
 #include "runtime/guard.h"
+#include "index/attributes.h"
 #include "index/index.h"
 
 extern "C" {
@@ -105,6 +106,14 @@ void am_cost_estimate(PlannerInfo *root, IndexPath *path, double loop_count, Cos
 bytea *am_options(Datum reloptions, bool validate) {
     return guarded([&] { return index_options(reloptions, validate); });
 }
+// What an index-only scan can have back: the vector as it was given (not
+// under cosine, where rows are stored normalized) and filter columns stored
+// as their values.
+bool am_can_return(Relation index, int attno) {
+    const IndexCache &cache = index_cache(index);
+    if (attno == 1) return cache.metric != kyrodb::Metric::Cosine;
+    return uint32(attno - 2) < cache.attributes && attr_returnable(cache.attr_types[attno - 2]);
+}
 char *am_phase_name(int64 phase) { return const_cast<char *>(phase_name(phase)); }
 bool am_validate(Oid) { return true; }
 IndexScanDesc am_begin_scan(Relation index, int nkeys, int norderbys) {
@@ -145,7 +154,7 @@ KYRODB_FUNCTION(kyrodb_handler) {
     am->aminsert = am_insert;
     am->ambulkdelete = am_bulk_delete;
     am->amvacuumcleanup = am_vacuum_cleanup;
-    am->amcanreturn = nullptr;
+    am->amcanreturn = am_can_return;
     am->amcostestimate = am_cost_estimate;
     am->amoptions = am_options;
     am->amproperty = nullptr;

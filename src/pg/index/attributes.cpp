@@ -132,6 +132,21 @@ AttrKind attr_kind(Oid type) {
     }
 }
 
+Datum decode_attribute(Oid type, uint64 word) {
+    const int64 v = int64(word);
+    switch (type) {
+        case INT2OID: return Int16GetDatum(int16(v));
+        case INT4OID: return Int32GetDatum(int32(v));
+        case INT8OID: return Int64GetDatum(v);
+        case BOOLOID: return BoolGetDatum(v != 0);
+        case DATEOID: return DateADTGetDatum(DateADT(v));
+        case TIMESTAMPOID: return TimestampGetDatum(v);
+        case TIMESTAMPTZOID: return TimestampTzGetDatum(v);
+        default: elog(ERROR, "kyrodb: a column of type %u cannot be returned from the index", type);
+    }
+    pg_unreachable();
+}
+
 uint32 check_index_columns(Relation index) {
     const int natts = IndexRelationGetNumberOfKeyAttributes(index);
     if (attr_kind(getBaseType(TupleDescAttr(index->rd_att, 0)->atttypid)) != AttrKind::Unsupported)

@@ -23,6 +23,11 @@ struct IndexCache;
 enum class AttrKind : uint8 { Unsupported, Ordered, Hashed, Signature };
 AttrKind attr_kind(Oid type);
 
+// A column of this kind is stored as its own value (Ordered), so an
+// index-only scan can return it; decode_attribute gives it back.
+inline bool attr_returnable(Oid type) { return attr_kind(type) == AttrKind::Ordered; }
+Datum decode_attribute(Oid type, uint64 word);
+
 // Errors unless the first column is a vector and every other one a
 // supported filter column; returns the number of filter columns.
 uint32 check_index_columns(Relation index);

@@ -137,6 +137,10 @@ void exact_image(kyrodb::Searcher &searcher, const ImageRef &image, const float 
 // At most how many elements match `filter` (from the postings; a paged image: all).
 size_t image_matching_estimate(kyrodb::Searcher &searcher, const ImageRef &image, const kyrodb::Filter &filter);
 uint64 image_payload(const ImageRef &image, uint32 id);
+// Element id's vector and (images with attributes) attribute row; a paged
+// image's pointers hold until its next read.
+const float *image_vector(const ImageRef &image, uint32 id);
+const uint64 *image_attr_row(const ImageRef &image, uint32 id);
 // A paged image read something that contradicts its header.
 bool image_read_garbage(const ImageRef &image);
 // Images of one index build (image_key's segment ignored) in this backend's

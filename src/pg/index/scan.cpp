@@ -77,6 +77,7 @@ struct HotRow {
     float distance;
     uint64 tid;
     bool returned;
+    const float *row;  // for an index-only scan (else null): the vector, then its attributes
 };
 
 struct Candidate {
@@ -86,6 +87,12 @@ struct Candidate {
     uint64 tid;
 };
 constexpr uint32 kHot = UINT32_MAX;
+// A row queued for return, and where its values are.
+struct Ready {
+    uint64 tid;
+    uint32 segment;  // kHot for a hot-tier row
+    uint32 id;       // its element, or its index in ScanState::hot
+};
 // A hot_bounds entry whose row is in ScanState::hot: NaN, which no bound is
 // and which compares false with every frontier.
 constexpr float kReached = std::numeric_limits<float>::quiet_NaN();
@@ -99,6 +106,7 @@ struct ScanState {
     std::vector<float> query;  // empty for ORDER BY ... <-> NULL
     kyrodb::Filter filter;     // from the scan keys on filter columns
     bool recheck = false;      // the executor rechecks them (hashed columns)
+    bool want_values = false;  // an index-only scan: rows come back with their values
     bool started = false;
     bool finished = false;
     bool all_exact = false;  // past kyrodb.max_scan_tuples: every segment scanned exactly
@@ -110,13 +118,16 @@ struct ScanState {
     Relation index = nullptr;
     std::vector<Segment> segments;
     std::vector<HotRow> hot;  // with exact distances
+    // Rows read from pages, kept for an index-only scan (reserved up front:
+    // HotRow::row points into it).
+    std::vector<float> hot_copies;
     // From this backend's copy: a lower bound of each row's distance from its
     // code, until a stage's frontier reaches it and it joins `hot` (then
     // kReached).
     std::shared_ptr<const HotRows> hot_rows;
     size_t hot_stride = 0;  // of its rows
     std::vector<float> hot_bounds;
-    std::vector<uint64> ready;
+    std::vector<Ready> ready;
     size_t ready_next = 0;
     uint64 returned = 0;
     std::vector<kyrodb::Neighbor> results;
@@ -174,8 +185,14 @@ bool row_matches(const ScanState &s, const float *row) {
 bool visit_hot(void *context, uint64, uint64 tid, const float *row) {
     auto *s = static_cast<ScanState *>(context);
     // capacity was reserved for every record: no allocation, no throw here
-    if (row_matches(*s, row))
-        s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), row, s->dim), tid, false});
+    if (!row_matches(*s, row)) return true;
+    const float *kept = nullptr;
+    if (s->want_values) {
+        const size_t stride = kyrodb::row_floats(s->dim, s->attributes);
+        kept = s->hot_copies.data() + s->hot_copies.size();
+        s->hot_copies.insert(s->hot_copies.end(), row, row + stride);
+    }
+    s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), row, s->dim), tid, false, kept});
     return true;
 }
 
@@ -211,6 +228,8 @@ void start_once(Relation index, ScanState &s) {
     } else {
         hot_mirror_forget(index);
         s.hot.reserve(meta.hot_end - meta.hot_start);
+        s.hot_copies.clear();
+        if (s.want_values) s.hot_copies.reserve((meta.hot_end - meta.hot_start) * row_floats(meta));
         pg_call([&] { consistent = hot_scan(index, meta, visit_hot, &s, nullptr); });
     }
     MetaPage after;
@@ -239,8 +258,9 @@ void start_once(Relation index, ScanState &s) {
     for (size_t h = 0; h < n; h++) {
         const float *row = &hot->rows[h * stride];
         if (row_matches(s, row))
-            s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), hot->tids[h], false});
+            s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), hot->tids[h], false, row});
     }
+    s.hot_rows = std::move(hot);  // keeps the rows HotRow::row points to
 }
 
 void start(Relation index, ScanState &s) {
@@ -463,7 +483,8 @@ void run_stage(ScanState &s) {
         s.hot_bounds[r] = kReached;
         const float *row = &s.hot_rows->rows[r * s.hot_stride];
         if (row_matches(s, row))
-            s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), s.hot_rows->tids[r], false});
+            s.hot.push_back(
+                {kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), s.hot_rows->tids[r], false, row});
     }
     for (uint32 h = 0; h < s.hot.size(); h++)
         if (!s.hot[h].returned && s.hot[h].distance <= frontier)
@@ -488,13 +509,50 @@ void run_stage(ScanState &s) {
             s.hot[c.id].returned = true;
         else
             s.segments[c.segment].returned.push_back(c.id);
-        s.ready.push_back(c.tid);
+        s.ready.push_back({c.tid, c.segment, c.id});
     }
     for (Segment &seg : s.segments) std::sort(seg.returned.begin(), seg.returned.end());
     s.ef *= 2;
 }
 
 ScanState *state_of(IndexScanDesc scan) { return static_cast<StateHolder *>(scan->opaque)->state; }
+
+// An index-only scan's row: its values as a tuple of the index's columns,
+// those the index cannot give back (see am_can_return) NULL.
+void return_values(IndexScanDesc scan, ScanState &s, const Ready &r) {
+    const float *vector;
+    uint64 attrs[1 + kyrodb::kMaxAttributes] = {};
+    const size_t words = kyrodb::attr_row_words(s.attributes);
+    if (r.segment == kHot) {
+        vector = s.hot[r.id].row;
+        memcpy(attrs, vector + s.dim, sizeof(uint64) * words);  // the row's words may not be 8-byte aligned
+    } else {
+        const Segment &seg = s.segments[r.segment];
+        if (words > 0) memcpy(attrs, image_attr_row(seg.image, r.id), sizeof(uint64) * words);
+        vector = image_vector(seg.image, r.id);  // last: a paged image's pointer holds until its next read
+        if (image_read_garbage(seg.image)) paged_inconsistent(s, seg);
+    }
+    pg_call([&] {
+        const IndexCache &cache = index_cache(scan->indexRelation);
+        Datum values[INDEX_MAX_KEYS];
+        bool isnull[INDEX_MAX_KEYS];
+        Vector *v = nullptr;
+        isnull[0] = s.metric == kyrodb::Metric::Cosine;
+        values[0] = 0;
+        if (!isnull[0]) {
+            v = new_vector(int(s.dim));
+            memcpy(v->x, vector, sizeof(float) * s.dim);
+            values[0] = PointerGetDatum(v);
+        }
+        for (uint32 a = 0; a < s.attributes; a++) {
+            isnull[1 + a] = ((attrs[0] >> a) & 1) != 0 || !attr_returnable(cache.attr_types[a]);
+            values[1 + a] = isnull[1 + a] ? Datum(0) : decode_attribute(cache.attr_types[a], attrs[1 + a]);
+        }
+        if (scan->xs_hitup != nullptr) heap_freetuple(scan->xs_hitup);
+        scan->xs_hitup = heap_form_tuple(scan->xs_hitupdesc, values, isnull);
+        if (v != nullptr) pfree(v);
+    });
+}
 
 }  // namespace
 
@@ -506,6 +564,7 @@ IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
     holder->callback.arg = holder;
     MemoryContextRegisterResetCallback(CurrentMemoryContext, &holder->callback);
     scan->opaque = holder;
+    scan->xs_hitupdesc = RelationGetDescr(index);
     guarded([&] { holder->state = new ScanState(); });
     return scan;
 }
@@ -544,6 +603,7 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
         ScanState &s = *state_of(scan);
         if (!s.started) {
             pgstat_count_index_scan(scan->indexRelation);  // pg_stat_user_indexes.idx_scan
+            s.want_values = scan->xs_want_itup;
             start(scan->indexRelation, s);
         }
         while (s.ready_next == s.ready.size()) {
@@ -553,7 +613,9 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
             if (s.returned >= static_cast<uint64>(max_scan_tuples)) s.all_exact = true;
             run_stage(s);
         }
-        decode_tid(s.ready[s.ready_next++], &scan->xs_heaptid);
+        const Ready &r = s.ready[s.ready_next++];
+        decode_tid(r.tid, &scan->xs_heaptid);
+        if (s.want_values) return_values(scan, s, r);
         s.returned++;
         scan->xs_recheck = s.recheck;
         scan->xs_recheckorderby = false;

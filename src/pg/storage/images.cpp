@@ -402,6 +402,14 @@ uint64 image_payload(const ImageRef &image, uint32 id) {
     return image.paged ? image.paged->segment.payload(id) : image.view.payload(id);
 }
 
+const float *image_vector(const ImageRef &image, uint32 id) {
+    return image.paged ? image.paged->segment.vector(id) : image.view.vector(id);
+}
+
+const uint64 *image_attr_row(const ImageRef &image, uint32 id) {
+    return image.paged ? image.paged->segment.attr_row(id) : image.view.attr_row(id);
+}
+
 bool image_read_garbage(const ImageRef &image) { return image.paged && image.paged->segment.corrupt(); }
 
 uint32 prewarm_index(Relation index) {
