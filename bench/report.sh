@@ -30,20 +30,22 @@ printf $md "# kyrodb benchmark\n\ncommit %s, %s, profile %s; %s, %d cores, %s, %
     $machine->{ef_construction} // 64;
 for my $ds (sort keys %sets) {
     print $md "## $ds ($sets{$ds})\n\n";
-    print $md "| ef_search | recall\@10 | QPS 1 conn | QPS 2 conn | p50 ms | p95 ms | p99 ms | hnswlib recall\@10 | hnswlib QPS | p99 ms 2 conn |\n";
-    print $md "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
     my %efs = map { (split /\|/)[3] => 1 } grep { /^\Q$ds\E\|search\|kyrodb\|\d/ } keys %v;
-    open my $dat, ">", "$ds.dat" or die;
-    print $dat "# ef recall qps1 qps2 p50 p95 p99 hnsw_recall hnsw_qps\n";
-    for my $ef (sort { $a <=> $b } keys %efs) {
-        my @row = (get($ds, "search", "kyrodb", $ef, 1, "recall\@10"), get($ds, "search", "kyrodb", $ef, 1, "qps"),
-                   get($ds, "search", "kyrodb", $ef, 2, "qps"), get($ds, "search", "kyrodb", $ef, 1, "p50_ms"),
-                   get($ds, "search", "kyrodb", $ef, 1, "p95_ms"), get($ds, "search", "kyrodb", $ef, 1, "p99_ms"),
-                   get($ds, "search", "hnswlib", $ef, 1, "recall\@10"), get($ds, "search", "hnswlib", $ef, 1, "qps"));
-        printf $md "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $ef, fmt($row[0], 4), fmt($row[1], 0),
-            fmt($row[2], 0), fmt($row[3], 3), fmt($row[4], 3), fmt($row[5], 3), fmt($row[6], 4), fmt($row[7], 0),
-            fmt(get($ds, "search", "kyrodb", $ef, 2, "p99_ms"), 3);
-        print $dat join(" ", $ef, map { defined $_ ? $_ : "NaN" } @row), "\n";
+    if (%efs) {  # none without a search phase (PROFILE=fixed)
+        print $md "| ef_search | recall\@10 | QPS 1 conn | QPS 2 conn | p50 ms | p95 ms | p99 ms | hnswlib recall\@10 | hnswlib QPS | p99 ms 2 conn |\n";
+        print $md "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+        open my $dat, ">", "$ds.dat" or die;
+        print $dat "# ef recall qps1 qps2 p50 p95 p99 hnsw_recall hnsw_qps\n";
+        for my $ef (sort { $a <=> $b } keys %efs) {
+            my @row = (get($ds, "search", "kyrodb", $ef, 1, "recall\@10"), get($ds, "search", "kyrodb", $ef, 1, "qps"),
+                       get($ds, "search", "kyrodb", $ef, 2, "qps"), get($ds, "search", "kyrodb", $ef, 1, "p50_ms"),
+                       get($ds, "search", "kyrodb", $ef, 1, "p95_ms"), get($ds, "search", "kyrodb", $ef, 1, "p99_ms"),
+                       get($ds, "search", "hnswlib", $ef, 1, "recall\@10"), get($ds, "search", "hnswlib", $ef, 1, "qps"));
+            printf $md "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $ef, fmt($row[0], 4), fmt($row[1], 0),
+                fmt($row[2], 0), fmt($row[3], 3), fmt($row[4], 3), fmt($row[5], 3), fmt($row[6], 4), fmt($row[7], 0),
+                fmt(get($ds, "search", "kyrodb", $ef, 2, "p99_ms"), 3);
+            print $dat join(" ", $ef, map { defined $_ ? $_ : "NaN" } @row), "\n";
+        }
     }
     print $md "\n| figure | value |\n| --- | --- |\n";
     for my $k (sort grep { /^\Q$ds\E\|/ && !/^\Q$ds\E\|search\|(kyrodb|hnswlib)\|/ } keys %v) {
@@ -51,12 +53,13 @@ for my $ds (sort keys %sets) {
         my $what = "$phase, $system" . ($ef ne "-" ? ", ef_search $ef" : "") . ($conns > 1 ? ", $conns connections" : "");
         printf $md "| %s: %s | %s |\n", $what, $figure, fmt($v{$k}, $v{$k} =~ /\./ && abs($v{$k}) < 100 ? 4 : 0);
     }
-    print $md "\n![recall against QPS]($ds-recall-qps.png) ![latency]($ds-latency.png)\n\n";
+    print $md %efs ? "\n![recall against QPS]($ds-recall-qps.png) ![latency]($ds-latency.png)\n\n" : "\n";
 }
 ' 
 
 if command -v gnuplot >/dev/null; then
     for dat in *.dat; do
+        [ -e "$dat" ] || continue  # a run without the driver (PROFILE=fixed) has none
         ds=${dat%.dat}
         gnuplot <<GP
 set terminal pngcairo size 900,560 noenhanced

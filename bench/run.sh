@@ -10,6 +10,9 @@
 #          of disk): load, build, search, recovery
 #   shard: 1,000,000 synthetic 128-d on this server against the same rows on
 #          two postgres_fdw shards started beside it (bench/sharding.sh)
+#   fixed: what a cheap query costs besides its graph walk, 100,000 x 100
+#          synthetic, kyrodb against pgvector and a primary-key lookup
+#          (bench/fixed_cost.sh; pgvector if installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/scripts/common.sh
@@ -157,8 +160,8 @@ recovery() {
 }
 
 case "$profile" in
-    quick|full|10m|shard) ;;
-    *) echo "PROFILE must be quick, full, 10m or shard" >&2; exit 2 ;;
+    quick|full|10m|shard|fixed) ;;
+    *) echo "PROFILE must be quick, full, 10m, shard or fixed" >&2; exit 2 ;;
 esac
 
 case "$profile" in
@@ -180,6 +183,8 @@ case "$profile" in
         echo "== driver: synthetic (1000000 vectors), load and build only"
         build/kyrodb_driver --conn "$conn" --n 1000000 --phases load,build >>"$out/results.jsonl"
         bash bench/sharding.sh "$work" "$port" "$out" ;;
+    fixed)
+        bash bench/fixed_cost.sh "$work" "$port" "$out" ;;
 esac
 
 bash bench/report.sh "$out"
