@@ -3,7 +3,8 @@
 # each searching it with kyrodb.max_local_memory = 8MB read its pages
 # instead of copying it (each used to keep its own ~40 MB copy), say so once,
 # and answer exactly as a connection that holds a copy; exact searches match
-# a sequential scan.
+# a sequential scan, also as index-only scans, whose values then come from
+# pages.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -86,5 +87,23 @@ my ($ret, $out, $err) = $node->psql('postgres', q(
 	SELECT kyrodb_flush('items_idx');
 	SELECT kyrodb_verify_index('items_idx', true);));
 is($ret, 0, 'a flush after a scan that read pages works, and the index verifies') or diag($err);
+
+# An index-only scan through pages: the values come from the segment's pages
+# and from hot-tier pages, each a row of the table, in the sequential scan's order.
+$node->safe_psql('postgres', q(
+	CREATE TABLE io (id int8 PRIMARY KEY, v vector(64), n int4);
+	INSERT INTO io SELECT id, v, id % 7 FROM items WHERE id <= 20000;
+	CREATE INDEX io_idx ON io USING kyrodb (v, id, n);
+	INSERT INTO io SELECT id, v, id % 7 FROM items WHERE id BETWEEN 20001 AND 20500;
+	VACUUM io;));
+my $io = q(SELECT id, v, n FROM io ORDER BY v <-> (SELECT v FROM items WHERE id = 20003) LIMIT 40);
+my $io_paged = q(SET kyrodb.max_local_memory = 0; SET kyrodb.exact_search = on; SET enable_seqscan = off;);
+like($node->safe_psql('postgres', "$io_paged EXPLAIN (COSTS OFF) $io"), qr/Index Only Scan using io_idx/,
+	'the query is an index-only scan');
+is($node->safe_psql('postgres', "$io_paged SELECT count(*) FROM ($io) s JOIN io h USING (id)
+	WHERE (s.v, s.n) IS NOT DISTINCT FROM (h.v, h.n)"), '40', 'rows read from pages are the table\'s rows');
+is($node->safe_psql('postgres', "$io_paged SELECT array_agg(id) FROM ($io) s"),
+	$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_indexonlyscan = off;
+		SELECT array_agg(id) FROM ($io) s"), 'in the sequential scan\'s order');
 
 done_testing();
