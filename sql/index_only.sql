@@ -99,6 +99,21 @@ SET kyrodb.ef_search = 1000;
 SELECT io_check('[1,0,0,0,1]', 'true', 60);
 RESET kyrodb.ef_search;
 
+-- INCLUDE columns are stored for index-only scans and take no conditions
+-- (a condition on one is a filter above the scan).
+DROP INDEX io_sq8;
+CREATE INDEX io_inc ON io USING kyrodb (v, i4) INCLUDE (id, i2, b, d, ts, tz);
+EXPLAIN (COSTS OFF) SELECT id FROM io WHERE i4 = 3 AND i2 = 1 ORDER BY v <-> '[1,0,0,0,1]' LIMIT 5;
+SET kyrodb.ef_search = 1000;
+SELECT io_check('[1,0,0,0,1]', 'true', 60);
+SELECT io_check('[0,-1,1,0.5,0]', 'i4 = 3 AND i2 = 1', 10);
+INSERT INTO io SELECT (io_row(i)).* FROM generate_series(2301, 2400) i;
+SELECT io_check('[0.3,0.3,-1,0,0]', 'id + 0 > 2300', 10);
+RESET kyrodb.ef_search;
+-- only what the index keeps as it is can be included
+CREATE INDEX ON io USING kyrodb (v) INCLUDE (t);
+DROP INDEX io_inc;
+
 -- Under cosine the vector is stored normalized: not returned.
 CREATE INDEX io_cos ON io USING kyrodb (v vector_cosine_ops, id);
 EXPLAIN (COSTS OFF) SELECT id FROM io ORDER BY v <=> '[1,0,0,0,1]' LIMIT 5;

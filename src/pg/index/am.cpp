@@ -59,7 +59,7 @@ const IndexCache &index_cache(Relation index) {
         auto *cache = static_cast<IndexCache *>(MemoryContextAlloc(index->rd_indexcxt, sizeof(IndexCache)));
         cache->metric = index_metric(index);
         cache->dim = TupleDescAttr(index->rd_att, 0)->atttypmod;
-        cache->attributes = uint32(IndexRelationGetNumberOfKeyAttributes(index) - 1);
+        cache->attributes = uint32(IndexRelationGetNumberOfAttributes(index) - 1);  // INCLUDE ones too
         for (uint32 a = 0; a < cache->attributes && a < kyrodb::kMaxAttributes; a++)
             cache->attr_types[a] = getBaseType(TupleDescAttr(index->rd_att, a + 1)->atttypid);  // domains: their base
         cache->row_floats = uint32(kyrodb::row_floats(uint32(Max(cache->dim, 0)), cache->attributes));
@@ -144,7 +144,7 @@ KYRODB_FUNCTION(kyrodb_handler) {
     am->amclusterable = false;
     am->ampredlocks = false;
     am->amcanparallel = false;
-    am->amcaninclude = false;
+    am->amcaninclude = true;  // stored like filter columns, for index-only scans
     am->amusemaintenanceworkmem = false;
     am->amparallelvacuumoptions = VACUUM_OPTION_NO_PARALLEL;
     am->amkeytype = InvalidOid;

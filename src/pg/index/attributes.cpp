@@ -148,17 +148,28 @@ Datum decode_attribute(Oid type, uint64 word) {
 }
 
 uint32 check_index_columns(Relation index) {
-    const int natts = IndexRelationGetNumberOfKeyAttributes(index);
+    // INCLUDE columns are stored like filter columns, after them; they take
+    // no conditions and are there to come back from index-only scans.
+    const int natts = IndexRelationGetNumberOfAttributes(index);
+    const int nkeys = IndexRelationGetNumberOfKeyAttributes(index);
     if (attr_kind(getBaseType(TupleDescAttr(index->rd_att, 0)->atttypid)) != AttrKind::Unsupported)
         ereport(ERROR, (errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
                         errmsg("the first column of a kyrodb index must be a vector"),
                         errhint("Put the vector column first and the filter columns after it.")));
     if (natts - 1 > int(kyrodb::kMaxAttributes))
         ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                        errmsg("a kyrodb index can have at most %u filter columns", kyrodb::kMaxAttributes)));
+                        errmsg("a kyrodb index can have at most %u filter and included columns",
+                               kyrodb::kMaxAttributes)));
     for (int a = 1; a < natts; a++) {
         Form_pg_attribute att = TupleDescAttr(index->rd_att, a);
         const Oid type = getBaseType(att->atttypid);  // a domain is stored as its base type
+        if (a >= nkeys && !attr_returnable(type))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("included column %d of a kyrodb index has type %s, which the index cannot return",
+                                   a + 1, format_type_be(att->atttypid)),
+                            errdetail("Included columns come back from index-only scans; the index keeps only "
+                                      "integers, booleans, dates and timestamps as they are."),
+                            errhint("Include int2, int4, int8, bool, date, timestamp or timestamptz columns.")));
         if (attr_kind(type) == AttrKind::Unsupported)
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("column %d of a kyrodb index has type %s, which cannot be a filter column", a + 1,

@@ -62,7 +62,7 @@ IndexOptions index_options_of(Relation index);
 struct IndexCache {
     kyrodb::Metric metric;
     int32 dim;
-    uint32 attributes;  // filter columns after the vector
+    uint32 attributes;  // filter columns after the vector, then INCLUDE columns
     uint32 row_floats;  // kyrodb::row_floats(dim, attributes)
     Oid attr_types[kyrodb::kMaxAttributes];
 };
