@@ -1,6 +1,6 @@
-// Filter columns: the index's columns after the vector, stored per element
-// as 64-bit attributes (kyrodb/filter.h), and the scan keys on them turned
-// into a kyrodb::Filter.
+// Filter columns: the index's columns after the vector (and after them its
+// INCLUDE columns), stored per element as 64-bit attributes
+// (kyrodb/filter.h), and the scan keys on them turned into a kyrodb::Filter.
 #pragma once
 
 #include "pg.h"
@@ -28,8 +28,9 @@ AttrKind attr_kind(Oid type);
 inline bool attr_returnable(Oid type) { return attr_kind(type) == AttrKind::Ordered; }
 Datum decode_attribute(Oid type, uint64 word);
 
-// Errors unless the first column is a vector and every other one a
-// supported filter column; returns the number of filter columns.
+// Errors unless the first column is a vector, every other key column a
+// supported filter column and every INCLUDE column returnable; returns the
+// number of columns after the vector.
 uint32 check_index_columns(Relation index);
 
 // An element's attribute row (attr_row_words(cache.attributes) words) from
