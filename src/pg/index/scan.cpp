@@ -531,6 +531,9 @@ void return_values(IndexScanDesc scan, ScanState &s, const Ready &r) {
         if (words > 0) memcpy(attrs, image_attr_row(seg.image, r.id), sizeof(uint64) * words);
         vector = image_vector(seg.image, r.id);  // last: a paged image's pointer holds until its next read
         if (image_read_garbage(seg.image)) paged_inconsistent(s, seg);
+        // On a standby nothing held replay off since the stage checked the
+        // directory: the pages just read may have been reused by a merge.
+        if (seg.image.paged && !s.locked) check_directory_unchanged(s);
     }
     pg_call([&] {
         const IndexCache &cache = index_cache(scan->indexRelation);
