@@ -1,5 +1,6 @@
 # A streaming hot standby answers index scans exactly as the primary does,
-# and picks up segments the primary publishes (build, inserts, flush, vacuum).
+# and picks up segments the primary publishes (build, inserts, flush, vacuum),
+# also through index-only scans.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -67,6 +68,24 @@ is($standby->safe_psql('postgres', $answers), $uncached, 'standby: answers from 
 is($standby->safe_psql('postgres', q(
 	SELECT hits > 0, parts_refreshed > 0 FROM kyrodb_cache_stats() WHERE index = 'items_idx'::regclass)),
 	't|t', 'the standby\'s cache hit, and searched again the parts that replay made stale');
+
+# index-only scans on the standby: the same rows as the primary's, each a row of the table
+$primary->safe_psql('postgres', q(
+	CREATE INDEX items_io ON items USING kyrodb (v) INCLUDE (id);
+	INSERT INTO items SELECT g, (SELECT array_agg(sin(g * 0.9 + j)) FROM generate_series(1, 24) j)::vector
+	  FROM generate_series(20111, 20140) g;
+	VACUUM items;));
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+my $io = q(SET enable_seqscan = off; SET kyrodb.cache = off;
+	SELECT array_agg(id), count(*) FILTER (WHERE NOT EXISTS (SELECT FROM items h WHERE h.id = s.id AND h.v = s.v)) FROM (
+	  SELECT id, v FROM items ORDER BY v <-> (SELECT array_agg(sin(20115 * 0.9 + j))::vector FROM generate_series(1, 24) j)
+	  LIMIT 30) s);
+like($standby->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id, v FROM items
+	ORDER BY v <-> '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24]' LIMIT 3"),
+	qr/Index Only Scan using items_io/, 'the standby plans an index-only scan');
+my $io_primary = $primary->safe_psql('postgres', $io);
+like($io_primary, qr/^\{20115,.*\}\|0$/, 'the primary\'s index-only scan returns table rows, nearest first');
+is($standby->safe_psql('postgres', $io), $io_primary, 'the standby\'s index-only scan returns the same');
 
 # a standby refuses a flush before building anything
 my ($ret, $out, $err) = $standby->psql('postgres', "SELECT kyrodb_flush('items_idx')");
