@@ -10,7 +10,10 @@
 # - DROP INDEX and REINDEX CONCURRENTLY while scans and inserts run;
 # - ALTER TABLE changing the column's type rebuilds the index;
 # - an insert held at kyrodb.hot_tier_limit by a flush that makes no
-#   progress goes on after a stall.
+#   progress goes on after a stall;
+# - VACUUM removing rows an open index-only scan has read waits for the scan
+#   (else the heap would mark their pages all-visible and the scan would hand
+#   out the dead rows' values).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -226,5 +229,47 @@ $node->poll_query_until('postgres', q(SELECT count(*) = 0 FROM pg_stat_activity 
 $node->safe_psql('postgres', q(SELECT kyrodb_flush('s_idx')));
 is($node->safe_psql('postgres', q(SELECT kyrodb_verify_index('s_idx', true))), '', 'the index verifies');
 is(rows_not_found($node, 's'), '0', 'and holds every row');
+
+# ---- VACUUM and an index-only scan that has read rows VACUUM removes. Row
+# 2900 (in a segment) and row 3001 (in the hot tier) lie near the query but on
+# heap pages of their own, and are deleted before the scan starts; the rows
+# fetched first are on all-visible pages, so the scan pins no heap page.
+$node->safe_psql('postgres', q(
+	CREATE TABLE io (id int PRIMARY KEY, v vector(4)) WITH (autovacuum_enabled = off);
+	INSERT INTO io SELECT g, ARRAY[g, 0, 0, 0] FROM generate_series(1, 3000) g;
+	UPDATE io SET v = '[1000.1,0,0,1.5]' WHERE id = 2900;
+	CREATE INDEX io_idx ON io USING kyrodb (v) INCLUDE (id);
+	INSERT INTO io VALUES (3001, '[1000.1,0,1.7,0]');
+	VACUUM (FREEZE) io;
+	DELETE FROM io WHERE id IN (2900, 3001);));
+my $io_query = q(SELECT id FROM io ORDER BY v <-> '[1000.1,0,0,0]' LIMIT 10);
+like($node->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF) $io_query"),
+	qr/Index Only Scan using io_idx/, 'the query is an index-only scan');
+my $reader = $node->background_psql('postgres');
+$reader->query_safe(q(BEGIN; SET enable_seqscan = off; SET kyrodb.cache = off;));
+$reader->query_safe("DECLARE c CURSOR FOR $io_query");
+is($reader->query_safe('FETCH 2 FROM c'), "1000\n1001", 'the scan returned its first rows');
+my ($vout, $verr) = ('', '');
+my $vacuum = IPC::Run::start(['psql', '-X', '-q', '-d', $node->connstr('postgres') . ' application_name=vacuum_io',
+	'-c', 'VACUUM (INDEX_CLEANUP ON) io'], '>', \$vout, '2>', \$verr);
+for (1 .. 200) {  # until it waits, or has ended
+	last if $node->safe_psql('postgres', q(SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'vacuum_io' AND wait_event_type IN ('Extension', 'Lock')));
+	$vacuum->pump_nb;
+	last unless $vacuum->pumpable;
+	usleep(50_000);
+}
+sleep 1;
+is($node->safe_psql('postgres', q(SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vacuum_io'
+	AND state = 'active' AND query LIKE '%VACUUM%')), '1', 'VACUUM waits for the index-only scan');
+is($reader->query_safe('FETCH 8 FROM c'), join("\n", 999, 1002, 998, 1003, 997, 1004, 996, 1005),
+	'which returns no row VACUUM removed, nearest first');
+$reader->query_safe('COMMIT');
+$vacuum->finish;
+is($verr, '', 'VACUUM ends once the scan has');
+is($node->safe_psql('postgres', "SET enable_seqscan = off; $io_query"),
+	$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_indexonlyscan = off; $io_query"),
+	'an index-only scan afterwards answers as a sequential scan');
+$reader->quit;
 
 done_testing();

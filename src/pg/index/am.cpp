@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "access/reloptions.h"
+#include "access/xlog.h"
 #include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "utils/guc.h"
@@ -108,8 +109,10 @@ bytea *am_options(Datum reloptions, bool validate) {
 }
 // What an index-only scan can have back: the vector as it was given (not
 // under cosine, where rows are stored normalized) and filter columns stored
-// as their values.
+// as their values. Nothing during recovery: a standby cannot make replay
+// wait for its index-only scans (see lock_index_only).
 bool am_can_return(Relation index, int attno) {
+    if (RecoveryInProgress()) return false;
     const IndexCache &cache = index_cache(index);
     if (attno == 1) return cache.metric != kyrodb::Metric::Cosine;
     return uint32(attno - 2) < cache.attributes && attr_returnable(cache.attr_types[attno - 2]);

@@ -221,6 +221,21 @@ bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, si
 void lock_maintenance(Relation index, LOCKMODE mode);
 void unlock_maintenance(Relation index, LOCKMODE mode);
 
+// The index-only scan interlock. An index-only scan hands out a row's values
+// without visiting the heap when the visibility map says its page is
+// all-visible, and VACUUM sets that bit once every index has dropped the
+// page's dead rows. A scan that read a dead row's TID before the bulk delete
+// and returns it after the bit was set would hand out a row its snapshot
+// cannot see. So such a scan holds this lock (shared; a heavyweight lock on a
+// block number no page has) from before it reads the index until it ends or
+// restarts, and bulk delete, once its deletions are published, waits until
+// every scan that held the lock then has let go of it; scans starting later
+// see the deletions. A standby cannot hold replay off: there amcanreturn
+// answers no.
+void lock_index_only(Relation index);
+void unlock_index_only(Relation index);
+void wait_for_index_only_scans(Relation index);
+
 // Moves the hot tier into new segments (each within maintenance_work_mem),
 // then merges segments (size-tiered, and those VACUUM has emptied by half or
 // more); returns the hot rows moved. When the directory is full and nothing

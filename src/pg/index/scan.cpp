@@ -115,6 +115,7 @@ struct ScanState {
     uint64 generation = 0;   // of the directory the scan started from
     bool paged = false;      // some segment is read from pages
     bool locked = false;     // holding the maintenance lock (shared) until the scan ends
+    bool index_only_locked = false;  // holding the index-only scan interlock (lock_index_only)
     Relation index = nullptr;
     std::vector<Segment> segments;
     std::vector<HotRow> hot;  // with exact distances
@@ -160,6 +161,7 @@ void release_state(StateHolder *holder, bool unlock) {
     ScanState *s = holder->state;
     holder->state = nullptr;
     if (s != nullptr && s->locked && unlock) unlock_maintenance(s->index, ShareLock);
+    if (s != nullptr && s->index_only_locked && unlock) unlock_index_only(s->index);
     delete s;
 }
 
@@ -298,6 +300,10 @@ void start(Relation index, ScanState &s) {
     // directory after every stage instead.
     const bool standby = RecoveryInProgress();
     s.index = index;
+    if (s.want_values) {  // before anything is read from the index
+        lock_index_only(index);
+        s.index_only_locked = true;
+    }
     pg_call([&] { append_pending(index); });  // this backend's own inserts first
     for (int attempt = 0;; attempt++) {
         if (!standby && !s.locked && attempt >= 3) {
@@ -531,9 +537,6 @@ void return_values(IndexScanDesc scan, ScanState &s, const Ready &r) {
         if (words > 0) memcpy(attrs, image_attr_row(seg.image, r.id), sizeof(uint64) * words);
         vector = image_vector(seg.image, r.id);  // last: a paged image's pointer holds until its next read
         if (image_read_garbage(seg.image)) paged_inconsistent(s, seg);
-        // On a standby nothing held replay off since the stage checked the
-        // directory: the pages just read may have been reused by a merge.
-        if (seg.image.paged && !s.locked) check_directory_unchanged(s);
     }
     pg_call([&] {
         const IndexCache &cache = index_cache(scan->indexRelation);

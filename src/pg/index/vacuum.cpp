@@ -26,7 +26,9 @@ extern "C" {
 #include "access/generic_xlog.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "utils/wait_event.h"
 }
 
 namespace kyrodb::pg {
@@ -245,6 +247,56 @@ bool directory_full(Relation index, bool explicit_call) {
 void lock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { LockPage(index, kMetaBlock, mode); }); }
 void unlock_maintenance(Relation index, LOCKMODE mode) { pg_call([&] { UnlockPage(index, kMetaBlock, mode); }); }
 
+namespace {
+constexpr BlockNumber kIndexOnlyLockBlock = InvalidBlockNumber;
+}
+
+void lock_index_only(Relation index) { pg_call([&] { LockPage(index, kIndexOnlyLockBlock, ShareLock); }); }
+void unlock_index_only(Relation index) { pg_call([&] { UnlockPage(index, kIndexOnlyLockBlock, ShareLock); }); }
+
+// Polls first rather than waiting for the holders' transactions to end
+// (WaitForLockers): a transaction may run for long after its index-only scan
+// ended. A holder seen again may be a later scan of the same transaction,
+// which started after the deletions and need not be waited for: waiting
+// longer is only slower. After a second it waits for the transactions left,
+// a lock wait the deadlock detector sees (a cursor's transaction could be
+// waiting for a lock this VACUUM holds).
+void wait_for_index_only_scans(Relation index) {
+    pg_call([&] {
+        LOCKTAG tag;
+        SET_LOCKTAG_PAGE(tag, index->rd_lockInfo.lockRelId.dbId, index->rd_lockInfo.lockRelId.relId,
+                         kIndexOnlyLockBlock);
+        VirtualTransactionId *waiting = GetLockConflicts(&tag, ExclusiveLock, nullptr);
+        int n = 0;
+        while (VirtualTransactionIdIsValid(waiting[n])) n++;
+        bool *gone = static_cast<bool *>(palloc0(sizeof(bool) * (n + 1)));
+        for (int polls = 0;; polls++) {
+            VirtualTransactionId *holding = GetLockConflicts(&tag, ExclusiveLock, nullptr);
+            bool any = false;
+            for (int w = 0; w < n; w++) {
+                if (gone[w]) continue;
+                bool still = false;
+                for (VirtualTransactionId *h = holding; VirtualTransactionIdIsValid(*h) && !still; h++)
+                    still = VirtualTransactionIdEquals(waiting[w], *h);
+                gone[w] = !still;
+                any |= still;
+            }
+            pfree(holding);
+            if (!any) break;
+            if (polls == 100) {
+                for (int w = 0; w < n; w++)
+                    if (!gone[w]) (void) VirtualXactLock(waiting[w], true);
+                break;
+            }
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+        }
+        pfree(gone);
+        pfree(waiting);
+    });
+}
+
 void merge_segments(Relation index) {
     for (;;) {
         MetaPage meta;
@@ -374,6 +426,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
     stats->tuples_removed += hot_removed;
     stats->num_index_tuples = live_rows + hot_live;
     unlock_maintenance(index, ExclusiveLock);
+    wait_for_index_only_scans(index);  // before the heap marks the dead rows' pages all-visible
     return stats;
 }
 
