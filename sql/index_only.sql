@@ -80,6 +80,10 @@ SELECT io_check('[0.3,0.3,-1,0,0]', 'id + 0 > 2000', 20);
 SET kyrodb.max_local_memory = 0;
 SELECT io_check('[0.3,0.3,-1,0,0]', 'id + 0 > 2000', 20);
 SELECT io_check('[1,0,0,0,1]', 'i2 IS NULL OR b IS NULL', 15);
+-- more hot rows returned than a scan keeps copies of (1,024): the nearest
+-- kept while reading, the others read again from pages when their turn comes
+INSERT INTO io SELECT (io_row(i)).* FROM generate_series(10001, 11500) i;
+SELECT io_check('[0.3,0.3,-1,0,0]', 'id + 0 > 2000', 1700);
 RESET kyrodb.max_local_memory;
 
 -- After a flush, and after updates (their pages not all-visible: the heap

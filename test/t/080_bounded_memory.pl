@@ -4,7 +4,7 @@
 # instead of copying it (each used to keep its own ~40 MB copy), say so once,
 # and answer exactly as a connection that holds a copy; exact searches match
 # a sequential scan, also as index-only scans, whose values then come from
-# pages.
+# pages (and which keep copies of few hot-tier rows).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -105,5 +105,32 @@ is($node->safe_psql('postgres', "$io_paged SELECT count(*) FROM ($io) s JOIN io 
 is($node->safe_psql('postgres', "$io_paged SELECT array_agg(id) FROM ($io) s"),
 	$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_indexonlyscan = off;
 		SELECT array_agg(id) FROM ($io) s"), 'in the sequential scan\'s order');
+
+# An index-only scan over a hot tier read from pages keeps copies of the
+# values of its nearest 1,024 rows, not of all it read (it used to): a cursor
+# open on 60,000 hot rows (16 MB of values) holds a few MB.
+$node->safe_psql('postgres', q(
+	SET kyrodb.flush_threshold = 1000000; SET kyrodb.flush_threshold_size = '1GB';  -- no flush
+	CREATE TABLE big (id int8 PRIMARY KEY, v vector(64));
+	INSERT INTO big SELECT id, v FROM items WHERE id <= 1000;
+	CREATE INDEX big_idx ON big USING kyrodb (v) INCLUDE (id);
+	INSERT INTO big SELECT id, v FROM items WHERE id BETWEEN 1001 AND 61000;
+	VACUUM big;));
+is($node->safe_psql('postgres', q(SELECT hot_rows FROM kyrodb_index_stats('big_idx'))), '60000',
+	'60,000 rows wait in the hot tier');
+my $cursor = q(SELECT id FROM big ORDER BY v <-> (SELECT v FROM items WHERE id = 30001) LIMIT 2000);
+like($node->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF) $cursor"),
+	qr/Index Only Scan using big_idx/, 'an index-only scan');
+my ($held_before, $first, $held_after) = split /\n/, $node->safe_psql('postgres', qq(
+	SET kyrodb.max_local_memory = '8MB'; SET enable_seqscan = off;
+	BEGIN;
+	$rss
+	DECLARE c CURSOR FOR $cursor;
+	FETCH 1 FROM c;
+	$rss
+	COMMIT;));
+is($first, '30001', 'the open cursor returned its first row');
+my $held = $held_after - $held_before;
+cmp_ok($held, '<', 8, "the scan holds $held MB, not a copy of the hot tier");
 
 done_testing();

@@ -77,7 +77,22 @@ struct HotRow {
     float distance;
     uint64 tid;
     bool returned;
-    const float *row;  // for an index-only scan (else null): the vector, then its attributes
+    // For an index-only scan: the vector, then its attributes (null for a
+    // row read from pages whose copy was not kept: see HotCopy).
+    const float *row;
+    uint64 record;  // in the hot tier (rows read from pages)
+};
+
+// An index-only scan over a hot tier read from pages keeps copies of the
+// values of its nearest kHotCopyRows rows, not of all (which could be more
+// than kyrodb.max_local_memory); one returning more reads the next nearest
+// from the pages again (refill_hot_copies).
+constexpr size_t kHotCopyRows = 1024;
+struct HotCopy {
+    float distance;
+    uint32 hot;   // index in ScanState::hot
+    uint32 slot;  // in ScanState::hot_copies
+    bool operator<(const HotCopy &o) const { return distance < o.distance; }  // a max-heap: farthest on top
 };
 
 struct Candidate {
@@ -113,15 +128,18 @@ struct ScanState {
     size_t ef = 0;
     size_t first_ef = 0;     // of the first stage
     uint64 generation = 0;   // of the directory the scan started from
-    bool paged = false;      // some segment is read from pages
+    bool paged = false;      // some segment (or an index-only scan's hot tier) is read from pages
     bool locked = false;     // holding the maintenance lock (shared) until the scan ends
     bool index_only_locked = false;  // holding the index-only scan interlock (lock_index_only)
     Relation index = nullptr;
     std::vector<Segment> segments;
     std::vector<HotRow> hot;  // with exact distances
-    // Rows read from pages, kept for an index-only scan (reserved up front:
-    // HotRow::row points into it).
+    // Rows read from pages, kept for an index-only scan (sized up front:
+    // HotRow::row points into it), a heap of those kept while reading, and
+    // the directory they were read under (held by the maintenance lock).
     std::vector<float> hot_copies;
+    std::vector<HotCopy> hot_kept;
+    std::unique_ptr<MetaPage> hot_meta;
     // From this backend's copy: a lower bound of each row's distance from its
     // code, until a stage's frontier reaches it and it joins `hot` (then
     // kReached).
@@ -184,17 +202,35 @@ bool row_matches(const ScanState &s, const float *row) {
     return s.filter.matches(attrs);
 }
 
-bool visit_hot(void *context, uint64, uint64 tid, const float *row) {
+bool visit_hot(void *context, uint64 record, uint64 tid, const float *row) {
     auto *s = static_cast<ScanState *>(context);
     // capacity was reserved for every record: no allocation, no throw here
     if (!row_matches(*s, row)) return true;
+    const float distance = kyrodb::index_distance(s->metric, s->query.data(), row, s->dim);
     const float *kept = nullptr;
-    if (s->want_values) {
+    if (s->want_values) {  // keep the nearest kHotCopyRows
         const size_t stride = kyrodb::row_floats(s->dim, s->attributes);
-        kept = s->hot_copies.data() + s->hot_copies.size();
-        s->hot_copies.insert(s->hot_copies.end(), row, row + stride);
+        std::vector<HotCopy> &heap = s->hot_kept;
+        uint32 slot;
+        if (heap.size() < kHotCopyRows) {
+            slot = uint32(heap.size());
+            heap.push_back({});
+        } else if (distance < heap.front().distance) {
+            std::pop_heap(heap.begin(), heap.end());
+            s->hot[heap.back().hot].row = nullptr;
+            slot = heap.back().slot;
+        } else {
+            slot = UINT32_MAX;
+        }
+        if (slot != UINT32_MAX) {
+            float *copy = s->hot_copies.data() + size_t(slot) * stride;
+            memcpy(copy, row, sizeof(float) * stride);
+            kept = copy;
+            heap.back() = {distance, uint32(s->hot.size()), slot};
+            std::push_heap(heap.begin(), heap.end());
+        }
     }
-    s->hot.push_back({kyrodb::index_distance(s->metric, s->query.data(), row, s->dim), tid, false, kept});
+    s->hot.push_back({distance, tid, false, kept, record});
     return true;
 }
 
@@ -229,9 +265,15 @@ void start_once(Relation index, ScanState &s) {
         consistent = hot != nullptr;
     } else {
         hot_mirror_forget(index);
-        s.hot.reserve(meta.hot_end - meta.hot_start);
-        s.hot_copies.clear();
-        if (s.want_values) s.hot_copies.reserve((meta.hot_end - meta.hot_start) * row_floats(meta));
+        const uint64 rows = meta.hot_end - meta.hot_start;
+        s.hot.reserve(rows);
+        s.hot_kept.clear();
+        if (s.want_values) {
+            s.hot_copies.resize(std::min<uint64>(rows, kHotCopyRows) * row_floats(meta));
+            s.hot_kept.reserve(kHotCopyRows);
+            s.hot_meta = std::make_unique<MetaPage>(meta);
+            s.paged = true;  // the rows not kept are read again: their pages must stay
+        }
         pg_call([&] { consistent = hot_scan(index, meta, visit_hot, &s, nullptr); });
     }
     MetaPage after;
@@ -260,7 +302,8 @@ void start_once(Relation index, ScanState &s) {
     for (size_t h = 0; h < n; h++) {
         const float *row = &hot->rows[h * stride];
         if (row_matches(s, row))
-            s.hot.push_back({kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), hot->tids[h], false, row});
+            s.hot.push_back(
+                {kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), hot->tids[h], false, row, 0});
     }
     s.hot_rows = std::move(hot);  // keeps the rows HotRow::row points to
 }
@@ -490,7 +533,7 @@ void run_stage(ScanState &s) {
         const float *row = &s.hot_rows->rows[r * s.hot_stride];
         if (row_matches(s, row))
             s.hot.push_back(
-                {kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), s.hot_rows->tids[r], false, row});
+                {kyrodb::index_distance(s.metric, s.query.data(), row, s.dim), s.hot_rows->tids[r], false, row, 0});
     }
     for (uint32 h = 0; h < s.hot.size(); h++)
         if (!s.hot[h].returned && s.hot[h].distance <= frontier)
@@ -523,6 +566,61 @@ void run_stage(ScanState &s) {
 
 ScanState *state_of(IndexScanDesc scan) { return static_cast<StateHolder *>(scan->opaque)->state; }
 
+struct Refill {
+    ScanState *s;
+    const uint32 *wanted;  // indexes in s->hot, in record order
+    size_t n, next;
+    size_t stride;
+    bool mismatch;
+};
+
+bool refill_row(void *context, uint64 record, uint64 tid, const float *row) {
+    auto *f = static_cast<Refill *>(context);
+    HotRow &h = f->s->hot[f->wanted[f->next]];
+    if (record < h.record) return true;
+    if (record > h.record || tid != h.tid) {
+        f->mismatch = true;
+        return false;
+    }
+    float *copy = f->s->hot_copies.data() + f->next * f->stride;
+    memcpy(copy, row, sizeof(float) * f->stride);
+    h.row = copy;
+    return ++f->next < f->n;
+}
+
+// Reads from pages again, for an index-only scan, the values of the hot rows
+// queued from s.ready[from] on and of the nearest ones not queued yet, up to
+// kHotCopyRows in all (or as many as are queued); the copies kept before go.
+// The maintenance lock has held the pages since the scan read them.
+void refill_hot_copies(ScanState &s, size_t from) {
+    std::vector<uint32> wanted;
+    for (size_t k = from; k < s.ready.size(); k++)
+        if (s.ready[k].segment == kHot) wanted.push_back(s.ready[k].id);
+    if (wanted.size() < kHotCopyRows) {
+        std::vector<uint32> rest;
+        for (uint32 h = 0; h < s.hot.size(); h++)
+            if (!s.hot[h].returned) rest.push_back(h);
+        const size_t take = std::min(rest.size(), kHotCopyRows - wanted.size());
+        auto nearer = [&](uint32 a, uint32 b) { return s.hot[a].distance < s.hot[b].distance; };
+        std::nth_element(rest.begin(), rest.begin() + take, rest.end(), nearer);
+        wanted.insert(wanted.end(), rest.begin(), rest.begin() + take);
+    }
+    std::sort(wanted.begin(), wanted.end());  // s.hot is in record order
+    for (HotRow &h : s.hot) h.row = nullptr;
+    const size_t stride = row_floats(*s.hot_meta);
+    s.hot_copies.resize(wanted.size() * stride);
+    Refill f{&s, wanted.data(), wanted.size(), 0, stride, false};
+    bool consistent = false;
+    pg_call([&] { consistent = hot_scan(s.index, *s.hot_meta, refill_row, &f, nullptr); });
+    if (!consistent || f.mismatch || f.next != f.n)
+        pg_call([&] {
+            ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                            errmsg("hot tier of index \"%s\" changed under a scan holding it",
+                                   RelationGetRelationName(s.index)),
+                            errhint("REINDEX the index.")));
+        });
+}
+
 // An index-only scan's row: its values as a tuple of the index's columns,
 // those the index cannot give back (see am_can_return) NULL.
 void return_values(IndexScanDesc scan, ScanState &s, const Ready &r) {
@@ -530,6 +628,7 @@ void return_values(IndexScanDesc scan, ScanState &s, const Ready &r) {
     uint64 attrs[1 + kyrodb::kMaxAttributes] = {};
     const size_t words = kyrodb::attr_row_words(s.attributes);
     if (r.segment == kHot) {
+        if (s.hot[r.id].row == nullptr) refill_hot_copies(s, s.ready_next - 1);
         vector = s.hot[r.id].row;
         memcpy(attrs, vector + s.dim, sizeof(uint64) * words);  // the row's words may not be 8-byte aligned
     } else {
