@@ -34,28 +34,18 @@ cat >"$work/functions.sql" <<'SQL'
 CREATE TABLE items (id int8 PRIMARY KEY, embedding vector(100));
 CREATE TABLE queries (id int PRIMARY KEY, embedding vector(100));
 CREATE TABLE truth (qid int PRIMARY KEY, ids int8[]);
--- microseconds per query over n queries, each the next of the 1,000
-CREATE FUNCTION knn_loop(n int) RETURNS float LANGUAGE plpgsql AS $$
+-- microseconds per query over n queries cycling through the first `distinct`
+-- of the 1,000, after one untimed pass over those (with few, result cache hits)
+CREATE FUNCTION knn_loop(n int, distinct_queries int) RETURNS float LANGUAGE plpgsql AS $$
 DECLARE qs vector[]; t0 timestamptz; x int8[];
 BEGIN
-  SELECT array_agg(embedding ORDER BY id) INTO qs FROM queries;
-  t0 := clock_timestamp();
-  FOR i IN 1..n LOOP
-    SELECT array_agg(id) INTO x FROM (SELECT id FROM items ORDER BY embedding <-> qs[1 + (i - 1) % 1000] LIMIT 10) s;
-  END LOOP;
-  RETURN round((extract(epoch FROM clock_timestamp() - t0) * 1e6 / n)::numeric, 1);
-END $$;
--- the same over the first 10 queries only, after one pass over them: result cache hits
-CREATE FUNCTION hit_loop(n int) RETURNS float LANGUAGE plpgsql AS $$
-DECLARE qs vector[]; t0 timestamptz; x int8[];
-BEGIN
-  SELECT array_agg(embedding ORDER BY id) INTO qs FROM queries WHERE id <= 10;
-  FOR i IN 1..10 LOOP
+  SELECT array_agg(embedding ORDER BY id) INTO qs FROM queries WHERE id <= distinct_queries;
+  FOR i IN 1..distinct_queries LOOP
     SELECT array_agg(id) INTO x FROM (SELECT id FROM items ORDER BY embedding <-> qs[i] LIMIT 10) s;
   END LOOP;
   t0 := clock_timestamp();
   FOR i IN 1..n LOOP
-    SELECT array_agg(id) INTO x FROM (SELECT id FROM items ORDER BY embedding <-> qs[1 + (i - 1) % 10] LIMIT 10) s;
+    SELECT array_agg(id) INTO x FROM (SELECT id FROM items ORDER BY embedding <-> qs[1 + (i - 1) % distinct_queries] LIMIT 10) s;
   END LOOP;
   RETURN round((extract(epoch FROM clock_timestamp() - t0) * 1e6 / n)::numeric, 1);
 END $$;
@@ -126,11 +116,12 @@ for r in $(seq 1 "$rounds"); do
     for s in $systems hit-index-only hit-index-scan; do
         IFS='|' read -r db opts <<<"$(settings $s)"
         case $s in
-            floor) loop=pk_loop script=pk.pgb ;;
-            hit-*) loop=hit_loop script= ;;
-            *) loop=knn_loop script=knn.pgb ;;
+            floor) loop='pk_loop(N)' script=pk.pgb ;;
+            hit-*) loop='knn_loop(N, 10)' script= ;;
+            *) loop='knn_loop(N, 1000)' script=knn.pgb ;;
         esac
-        us=$(PGOPTIONS="$opts" "${psql[@]}" -d "$db" -tA -c "SELECT $loop(2000)" -c "SELECT $loop(15000)" | tail -n 1)
+        us=$(PGOPTIONS="$opts" "${psql[@]}" -d "$db" -tA -c "SELECT ${loop/N/2000}" -c "SELECT ${loop/N/15000}" |
+            tail -n 1)
         echo "$s server_us $us" >>"$out/fixed-rounds.txt"
         if [ -n "$script" ]; then
             qps=$(PGOPTIONS="$opts" "${pgbench[@]}" -f "$work/$script" "$db" 2>&1 | awk '/^tps/ {printf "%.0f", $3}')
