@@ -283,12 +283,7 @@ void start_once(Relation index, ScanState &s) {
         throw StaleSegment();
     }
     if (!consistent)  // the chain was not what an unchanged directory says: not a race
-        pg_call([&] {
-            ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-                            errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
-                                   RelationGetRelationName(index)),
-                            errhint("REINDEX the index.")));
-        });
+        pg_call([&] { hot_tier_inconsistent(index); });
     if (hot == nullptr) return;
     const size_t n = hot->tids.size(), stride = row_floats(meta);
     if (hot->codes.usable() && hot->codes.size() == n) {
@@ -612,13 +607,7 @@ void refill_hot_copies(ScanState &s, size_t from) {
     Refill f{&s, wanted.data(), wanted.size(), 0, stride, false};
     bool consistent = false;
     pg_call([&] { consistent = hot_scan(s.index, *s.hot_meta, refill_row, &f, nullptr); });
-    if (!consistent || f.mismatch || f.next != f.n)
-        pg_call([&] {
-            ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-                            errmsg("hot tier of index \"%s\" changed under a scan holding it",
-                                   RelationGetRelationName(s.index)),
-                            errhint("REINDEX the index.")));
-        });
+    if (!consistent || f.mismatch || f.next != f.n) pg_call([&] { hot_tier_inconsistent(s.index); });
 }
 
 // An index-only scan's row: its values as a tuple of the index's columns,

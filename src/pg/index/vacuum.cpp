@@ -340,11 +340,7 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
             upto.hot_end = target;
             pg_call([&] {
                 consistent = hot_scan(index, upto, collect_hot, &rows, &end);
-                if (!consistent)
-                    ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
-                                    errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
-                                           RelationGetRelationName(index)),
-                                    errhint("REINDEX the index.")));
+                if (!consistent) hot_tier_inconsistent(index);
                 crash_point("flush.collected");
             });
             HotAdvance advance{end.record, end.block, end.page_pos, {}};

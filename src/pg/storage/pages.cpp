@@ -317,6 +317,14 @@ Buffer lock_hot_page(Relation index, const MetaPage &meta, BlockNumber blk, int 
 
 }  // namespace
 
+void hot_tier_inconsistent(Relation index) {
+    ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                    errmsg("hot tier of index \"%s\" does not hold the rows its metapage lists",
+                           RelationGetRelationName(index)),
+                    errhint("REINDEX the index.")));
+    pg_unreachable();
+}
+
 void hot_chain(Relation index, BlockNumber from, BlockNumber to, std::vector<BlockNumber> *out) {
     MetaPage meta;
     read_meta(index, &meta);

@@ -206,6 +206,9 @@ struct HotScanEnd {
 // chain).
 bool hot_scan(Relation index, const MetaPage &meta, HotVisitor visit, void *context, HotScanEnd *end,
               const HotScanEnd *from = nullptr);
+// Reports a hot tier that is not what a metapage that cannot have moved
+// meanwhile lists (hot_scan returned false, or a record read again differs).
+[[noreturn]] void hot_tier_inconsistent(Relation index);
 
 // Clears the TID of every hot-tier record in [hot_start, hot_end) for which
 // callback says the heap row is dead; *removed and *live count them.
