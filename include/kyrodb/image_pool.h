@@ -68,12 +68,16 @@ class ImagePool {
     bool release_if_doomed(int i, uint64_t incarnation);
 
     // A Free slot for `key` with `size` bytes of arena, state Loading, pinned once, loader `loader`;
-    // evicts least recently used unpinned Ready images as needed. -1 if it cannot be had: *too_big
-    // tells whether the image is larger than the whole arena (else everything else is pinned, or the
-    // slots ran out).
-    int reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *too_big);
+    // evicts least recently used unpinned Ready images as needed (unless `may_evict` is false). -1 if
+    // it cannot be had: *too_big tells whether the image is larger than the whole arena (else
+    // everything else is pinned, or the slots ran out, or it would have evicted).
+    int reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *too_big, bool may_evict = true);
     // A Loading slot's image is complete: other processes may use it.
     void ready(int i, uint64_t load_nanos);
+    // Gives Ready slot i, if it still holds image `incarnation`, the key `to`: an image loaded under a
+    // key no reader looks up becomes visible at once under its real one. False (and nothing changes)
+    // if another slot already has `to`.
+    bool rename(int i, uint64_t incarnation, const PoolKey &to);
     // Frees slot i (a load that failed, or an image known to be stale); its pins must be gone.
     void release(int i);
     // Frees every Ready image whose key matches `key` on owner and instance (segment ignored) and

@@ -75,7 +75,7 @@ int ImagePool::evict_one() {
     return victim;
 }
 
-int ImagePool::reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *too_big) {
+int ImagePool::reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *too_big, bool may_evict) {
     size = round_up(std::max<uint64_t>(size, 1));
     *too_big = size > arena_bytes_;
     if (*too_big) {
@@ -89,7 +89,7 @@ int ImagePool::reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *
             for (uint32_t i = 0; i < n_slots_ && free_slot < 0; i++)
                 if (slot(i).state == SlotState::Free) free_slot = int(i);
         if (free_slot >= 0 && place(size, &offset)) break;
-        if (evict_one() < 0) {
+        if (!may_evict || evict_one() < 0) {
             counters_.refused++;
             return -1;
         }
@@ -115,6 +115,13 @@ void ImagePool::ready(int i, uint64_t load_nanos) {
     counters_.loads++;
     counters_.load_bytes += s.size;
     counters_.load_nanos += load_nanos;
+}
+
+bool ImagePool::rename(int i, uint64_t incarnation, const PoolKey &to) {
+    PoolSlot &s = slot(i);
+    if (s.state != SlotState::Ready || s.incarnation != incarnation || find(to) >= 0) return false;
+    s.key = to;
+    return true;
 }
 
 void ImagePool::release(int i) {

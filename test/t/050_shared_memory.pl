@@ -10,6 +10,8 @@
 #   answer and raise no error;
 # - a streaming standby picks up new and merged segments and keeps in its pool
 #   exactly the images of the segments it has;
+# - a flush or merge puts the new segment's image in the pool itself, so that
+#   no query after it waits for the image to load;
 # - an insert past kyrodb.flush_threshold gets the hot tier flushed by a
 #   background worker.
 use strict;
@@ -263,6 +265,8 @@ for my $round (1, 2) {
 		SELECT kyrodb_flush('items_idx');
 		SELECT max(id) FROM items;));
 	is($moved, 300, "flush $round moves the 300 rows inserted");
+	is(stats($node, 'images_shared = segments'), 't',
+		"flush $round: the new segment's image is in the primary's pool before any query reads it");
 	$node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
 	my $primary_dir = stats($node, "segments || ' ' || generation");
 	my ($segments_now) = split / /, $primary_dir;

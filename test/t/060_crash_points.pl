@@ -43,6 +43,7 @@ my %workload = (
 	'build.published'    => q(SET maintenance_work_mem = '1MB'; CREATE INDEX scratch_idx ON scratch USING kyrodb (v);),
 	'flush.collected'    => $flush,
 	'flush.published'    => $flush,
+	'segment.staged'     => $flush,
 	# a few deleted rows: the merge extends the largest segment and carries its tombstones
 	'merge.published'    => q(DELETE FROM items WHERE id % 97 = 0; VACUUM items; ) . $flush . $flush,
 	'insert.append'      => sprintf($insert, 300),
@@ -51,7 +52,8 @@ my %workload = (
 	'tombstone.page'     => q(SELECT kyrodb_flush('items_idx'); DELETE FROM items WHERE id % 7 = 0; VACUUM items;),
 	'hot_delete.page'    => sprintf($insert, 50) . q( DELETE FROM items WHERE id > (SELECT max(id) - 20 FROM items); VACUUM items;),
 	'prewarm.loaded'     => q(SELECT kyrodb_prewarm('items_idx');),
-	'pool.loaded'        => $flush . q( SET enable_seqscan = off; SELECT id FROM items ORDER BY v <-> (SELECT v FROM items LIMIT 1) LIMIT 3;),
+	# a flush puts its new image in the pool itself; a rebuilt index's images are loaded by the first query
+	'pool.loaded'        => q(REINDEX INDEX items_idx; SET enable_seqscan = off; SELECT id FROM items ORDER BY v <-> (SELECT v FROM items LIMIT 1) LIMIT 3;),
 	'scan.directory_read' => q(SET enable_seqscan = off; SELECT id FROM items ORDER BY v <-> (SELECT v FROM items LIMIT 1) LIMIT 3;),
 );
 
@@ -88,6 +90,7 @@ for my $action (qw(error panic)) {
 	for my $point (@points) {
 		my $label = "$point ($action)";
 		my $log_offset = -s $node->logfile;
+		my $pooled = $node->safe_psql('postgres', 'SELECT images FROM kyrodb_memory()');
 		my ($ret, $out, $err) = $node->psql('postgres', qq(
 			SET kyrodb.crash_point = '$point'; SET kyrodb.crash_action = '$action';
 			$workload{$point}), on_error_stop => 1);
@@ -107,6 +110,10 @@ for my $action (qw(error panic)) {
 		}
 		$reached++ if $err =~ /crash point "\Q$point\E" reached/
 		  || $node->log_contains(qr/PANIC:  kyrodb crash point "\Q$point\E" reached/, $log_offset);
+		if ($point eq 'segment.staged' && $action eq 'error') {
+			is($node->safe_psql('postgres', 'SELECT images FROM kyrodb_memory()'), $pooled,
+				"$label: the failed flush left no image in the pool");
+		}
 		if ($point eq 'build.published') {
 			is($node->safe_psql('postgres', q(SELECT count(*) FROM pg_class WHERE relname = 'scratch_idx')), '0',
 				"$label: the interrupted CREATE INDEX left no index");

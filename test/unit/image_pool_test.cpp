@@ -91,6 +91,46 @@ TEST(ImagePool, NeverEvictsPinnedOrLoading) {
     EXPECT_EQ(p.pool->slot(loading).state, SlotState::Loading);
 }
 
+TEST(ImagePool, ReservesWithoutEvictingWhenAsked) {
+    Pool p(2 * 65536);
+    ASSERT_GE(p.load(1, 65536), 0);
+    bool too_big = true;
+    EXPECT_EQ(p.pool->reserve(Pool::key(2), 2 * 65536, 42, &too_big, false), -1);  // only by evicting 1
+    EXPECT_FALSE(too_big);
+    EXPECT_GE(p.pool->find(Pool::key(1)), 0);
+    int b = p.pool->reserve(Pool::key(2), 65536, 42, &too_big, false);  // the free half
+    EXPECT_GE(b, 0);
+    EXPECT_GE(p.pool->find(Pool::key(1)), 0);
+}
+
+// A background writer loads a new image under a key nobody looks up and renames it once the
+// segment is published; a stale incarnation, a slot still loading, or a key already present
+// (a reader started loading it) leave everything as it was.
+TEST(ImagePool, RenamesAReadyImage) {
+    Pool p(1 << 20);
+    const PoolKey staged = Pool::key(~0ull - 5);
+    bool too_big = false;
+    int i = p.pool->reserve(staged, 1000, 42, &too_big);
+    ASSERT_GE(i, 0);
+    const uint64_t incarnation = p.pool->slot(i).incarnation;
+    EXPECT_FALSE(p.pool->rename(i, incarnation, Pool::key(3)));  // still loading
+    p.pool->ready(i, 1000);
+    EXPECT_FALSE(p.pool->rename(i, incarnation + 1, Pool::key(3)));
+    int other = p.load(4, 1000);
+    ASSERT_GE(other, 0);
+    EXPECT_FALSE(p.pool->rename(i, incarnation, Pool::key(4)));
+    EXPECT_EQ(p.pool->find(staged), i);
+    EXPECT_TRUE(p.pool->rename(i, incarnation, Pool::key(3)));
+    EXPECT_EQ(p.pool->find(Pool::key(3)), i);
+    EXPECT_EQ(p.pool->find(staged), -1);
+    EXPECT_EQ(p.pool->find(Pool::key(4)), other);
+    p.pool->unpin(i);
+    // Forgetting by the directory treats it as the segment it now names.
+    const uint64_t keep[] = {4};
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1, 10), 1u);
+    EXPECT_EQ(p.pool->find(Pool::key(3)), -1);
+}
+
 TEST(ImagePool, RefusesImagesLargerThanTheArena) {
     Pool p(65536);
     bool too_big = false;

@@ -27,7 +27,7 @@ namespace kyrodb::pg {
 
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids, size_t n,
                            const std::function<void(size_t)> &progress, bool background,
-                           const ExtendedSegment *base) {
+                           const ExtendedSegment *base, StagedImage *staged) {
     kyrodb::BuildParams params;
     params.metric = static_cast<kyrodb::Metric>(meta.metric);
     params.dim = meta.dim;
@@ -67,6 +67,10 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
         entry.tomb_first_block = write_stream(index, kPageTombstone, tombs.empty() ? nullptr : tombs.data(),
                                               (n + 7) / 8, &entry.tomb_blocks);
     });
+    if (staged != nullptr) {
+        stage_image(image, staged);
+        pg_call([] { crash_point("segment.staged"); });
+    }
     return entry;
 }
 
@@ -91,9 +95,10 @@ bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, si
 }
 
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
-             const std::vector<uint64> &replaced) {
+             const std::vector<uint64> &replaced, StagedImage *staged) {
     pg_call([&] {
         Buffer metabuf = lock_meta(index, BUFFER_LOCK_EXCLUSIVE);
+        kyrodb::PoolKey staged_key{};
         GenericXLogState *state = GenericXLogStart(index);
         MetaPage *meta = meta_of(GenericXLogRegisterBuffer(state, metabuf, 0));
         uint32 kept = 0;
@@ -122,6 +127,7 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
             SegmentEntry &slot = meta->segments[meta->n_segments++];
             slot = *entry;
             slot.id = meta->next_segment_id++;
+            staged_key = image_key(index, *meta, slot.id);
         }
         if (advance != nullptr) {
             for (BlockNumber blk : advance->freed) free_add(meta, blk, 1);
@@ -131,6 +137,9 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
         }
         meta->generation++;
         GenericXLogFinish(state);
+        // Before any scan can read the new directory.
+        if (entry != nullptr && staged != nullptr && staged->slot >= 0)
+            staged->renamed = pool_rename(staged->slot, staged->incarnation, staged_key);
         UnlockReleaseBuffer(metabuf);
     });
 }

@@ -83,9 +83,16 @@ struct PoolPin {
 // Pins the image `key` in the pool, first loading it with load(destination)
 // (which must fill `size` bytes and may throw: the slot is then given back).
 // Waits while another backend loads the same image. `hint`: the slot the
-// image was in last time (-1 if unknown).
-PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint);
+// image was in last time (-1 if unknown). Without `may_evict` it loads only
+// into free space (outcome Full otherwise).
+PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint,
+                 bool may_evict = true);
 void pool_unpin(int slot, uint64 incarnation);
+// Gives a Ready image this backend pinned the key `to`, unless an image has it
+// already. The pool's lock is a leaf: safe under a buffer lock.
+bool pool_rename(int slot, uint64 incarnation, const kyrodb::PoolKey &to);
+// Frees a pinned image once its last pin goes.
+void pool_discard(int slot, uint64 incarnation);
 // Drops the images of `owner`'s build whose segment is older than
 // `next_segment_id` and not in `keep`: merged away for good (those pinned by
 // a scan go when their last pin does). Newer segments are left alone, so a
@@ -181,16 +188,35 @@ struct ExtendedSegment {
     const uint64_t *deleted;  // null: none deleted
     uint32 tombstones;
 };
+// A new segment's image copied into the shared pool by the process that
+// built it, under a key no scan looks up, until publish() renames it to the
+// segment's key under the metapage lock: the first scans after a flush or
+// merge find it there instead of loading it from pages (a stall as long as
+// the copy: seconds for a segment of millions of rows). Empty (slot -1) when
+// the pool has no free room for it: nothing is evicted for it. An image never
+// renamed is freed when this goes.
+struct StagedImage {
+    int slot = -1;
+    uint64 incarnation = 0;
+    bool renamed = false;
+    StagedImage() = default;
+    StagedImage(const StagedImage &) = delete;
+    StagedImage &operator=(const StagedImage &) = delete;
+    ~StagedImage();
+};
+void stage_image(const std::vector<uint8_t> &image, StagedImage *staged);
+
 // Builds a segment from n element rows (prepared vectors and their
 // attributes, row_floats(meta) floats each) and heap TIDs and writes its
 // pages; the entry still needs publish(). progress(done) is called on this
 // thread while the graph is built. `background`: a flush or merge, whose
 // graph threads run at a lower priority than queries. With `base`, the new
 // segment is base's elements followed by the n rows, its graph base's with
-// the rows inserted (kyrodb::extend_segment).
+// the rows inserted (kyrodb::extend_segment). With `staged`, the image is
+// staged in the shared pool for publish().
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids,
                            size_t n, const std::function<void(size_t)> &progress, bool background,
-                           const ExtendedSegment *base = nullptr);
+                           const ExtendedSegment *base = nullptr, StagedImage *staged = nullptr);
 
 // The hot tier records before hot_start moved into a segment.
 struct HotAdvance {
@@ -204,8 +230,9 @@ struct HotAdvance {
 // its pages came from, advances the hot tier (if asked) freeing the pages it
 // left, and bumps the generation. Scans that read the old directory detect
 // the change (generation) and start again, so freed pages are reusable at once.
+// A `staged` image of `entry` becomes the pool's image of it in that moment.
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
-             const std::vector<uint64> &replaced);
+             const std::vector<uint64> &replaced, StagedImage *staged = nullptr);
 
 // Rows one segment may hold so that building it stays within `budget_kb`
 // (maintenance_work_mem for CREATE INDEX and flushes, kyrodb.merge_work_mem

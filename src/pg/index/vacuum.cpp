@@ -219,9 +219,10 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
     if (rows.tids.empty() && largest == nullptr) {
         publish(index, nullptr, nullptr, ids);  // every row was deleted: nothing to build
     } else {
+        StagedImage staged;
         SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(),
-                                           [](size_t) {}, true, largest != nullptr ? &base : nullptr);
-        publish(index, &entry, nullptr, ids);
+                                           [](size_t) {}, true, largest != nullptr ? &base : nullptr, &staged);
+        publish(index, &entry, nullptr, ids, &staged);
     }
     pg_call([] { crash_point("merge.published"); });
     forget_replaced(index);
@@ -350,9 +351,10 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
             if (rows.tids.empty()) {
                 publish(index, nullptr, &advance, {});  // every row was deleted: nothing to build
             } else {
+                StagedImage staged;
                 SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(),
-                                                   rows.tids.size(), [](size_t) {}, true);
-                publish(index, &entry, &advance, {});
+                                                   rows.tids.size(), [](size_t) {}, true, nullptr, &staged);
+                publish(index, &entry, &advance, {}, &staged);
             }
             moved += rows.tids.size();
             pg_call([] { crash_point("flush.published"); });

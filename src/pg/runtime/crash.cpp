@@ -28,6 +28,7 @@ const char *const kPoints[] = {
     "build.published",       // CREATE INDEX published one segment of several
     "flush.collected",       // a flush read a chunk of the hot tier
     "flush.published",       // a flush published one segment and moved the hot tier's head
+    "segment.staged",        // a flush or merge copied its new image into the shared pool, not yet published
     "merge.published",       // a merge replaced segments, images not yet dropped
     "insert.append",         // inserted rows buffered by this backend, about to be appended
     "hot_append.linked",     // a record larger than 3 pages linked a page, wrote nothing

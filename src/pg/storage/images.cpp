@@ -344,6 +344,26 @@ std::shared_ptr<const std::vector<uint64_t>> deleted_bits(Relation index, const 
 
 }  // namespace
 
+void stage_image(const std::vector<uint8_t> &image, StagedImage *staged) {
+    // A key no scan asks for: no owner, and a random segment number above any real one.
+    uint64 random[2];
+    bool drawn = false;
+    pg_call([&] { drawn = pg_strong_random(random, sizeof(random)); });
+    if (!drawn) return;
+    const kyrodb::PoolKey key{0, 0, random[0], random[1] | uint64(1) << 63};
+    PoolPin pin = pool_pin(
+        key, image.size(), [&](uint8 *dst) { memcpy(dst, image.data(), image.size()); }, -1, false);
+    if (pin.outcome != PoolOutcome::Pinned) return;
+    staged->slot = pin.slot;
+    staged->incarnation = pin.incarnation;
+}
+
+StagedImage::~StagedImage() {
+    if (slot < 0) return;
+    if (!renamed) pool_discard(slot, incarnation);
+    pool_unpin(slot, incarnation);
+}
+
 kyrodb::PoolKey image_key(Relation index, const MetaPage &meta, uint64 segment) {
     const RelFileNode &node = index->rd_node;
     return kyrodb::PoolKey{(uint64(node.dbNode) << 32) | node.spcNode, node.relNode, meta.instance, segment};

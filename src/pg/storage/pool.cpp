@@ -153,7 +153,8 @@ PoolState pool_state() {
     return PoolState::Active;
 }
 
-PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint) {
+PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint,
+                 bool may_evict) {
     PoolPin result;
     if (pool_state() != PoolState::Active || exited) {
         result.outcome = PoolOutcome::Off;
@@ -194,7 +195,7 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
         ConditionVariableCancelSleep();  // cannot raise
         LWLockAcquire(control->lock, LW_EXCLUSIVE);
         bool too_big = false;
-        slot = pool->find(key) >= 0 ? -2 : pool->reserve(key, size, MyProcPid, &too_big);
+        slot = pool->find(key) >= 0 ? -2 : pool->reserve(key, size, MyProcPid, &too_big, may_evict);
         LWLockRelease(control->lock);
         if (slot == -2) continue;  // someone started loading it meanwhile
         if (slot < 0) {
@@ -231,6 +232,22 @@ void pool_unpin(int slot, uint64 incarnation) {
     if (exited) return;  // the exit callback already gave it back
     drop_held(slot);
     unpin(Held{slot, incarnation});
+}
+
+bool pool_rename(int slot, uint64 incarnation, const kyrodb::PoolKey &to) {
+    if (pool_state() != PoolState::Active || exited) return false;
+    LWLockAcquire(control->lock, LW_EXCLUSIVE);
+    const bool renamed = pool->rename(slot, incarnation, to);
+    LWLockRelease(control->lock);
+    return renamed;
+}
+
+void pool_discard(int slot, uint64 incarnation) {
+    if (pool_state() != PoolState::Active || exited) return;
+    LWLockAcquire(control->lock, LW_EXCLUSIVE);
+    kyrodb::PoolSlot &s = pool->slot(slot);
+    if (s.state == kyrodb::SlotState::Ready && s.incarnation == incarnation) s.doomed.store(true);
+    LWLockRelease(control->lock);
 }
 
 void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep, uint64 next_segment_id) {
