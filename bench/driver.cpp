@@ -42,7 +42,8 @@
 //           enlarged table (recall@10, qps, p50_ms, p99_ms)
 // hot       kyrodb-hot-0pct, -25pct, -50pct, -100pct at ef_search 40 (recall@10, qps, p50_ms, p99_ms):
 //           queries with the hot tier filled to that share of kyrodb.flush_threshold by COPY
-// copyload  kyrodb-idle, kyrodb-during-copy at ef_search 40 (qps, p50_ms, p99_ms; recall@10 idle), kyrodb-copy
+// copyload  kyrodb-idle, kyrodb-during-copy at ef_search 40 (qps, p50_ms, p99_ms; beside the COPY also p90_ms,
+//           p999_ms, max_ms; recall@10 idle), kyrodb-copy
 //           (rows_per_s): queries on one connection while another COPYs 500,000 rows, and just before;
 //           kyrodb-after-copy (flushed_s: until the hot tier is under the flush threshold; settled_s: until
 //           the last flush or merge)
@@ -1299,15 +1300,17 @@ void phase_copyload(PGconn *c) {
     emit_run("copyload", "kyrodb-idle", kDefaultEf, idle);
     emit_run("copyload", "kyrodb-during-copy", kDefaultEf, during, false);
     emit("copyload", "kyrodb-during-copy", kDefaultEf, 1, "p90_ms", during.ms(0.9));
+    emit("copyload", "kyrodb-during-copy", kDefaultEf, 1, "p999_ms", during.ms(0.999));
+    emit("copyload", "kyrodb-during-copy", kDefaultEf, 1, "max_ms", during.ms(1.0));
     emit("copyload", "kyrodb-copy", 0, 1, "rows_per_s", kBatches * kInsert / copy_s);
     emit("copyload", "kyrodb-after-copy", 0, 1, "flushed_s", flushed_s);
     emit("copyload", "kyrodb-after-copy", 0, 1, "settled_s", settled_s);
     fprintf(stderr, "copyload: queries idle %.0f qps, p50 %.2f p99 %.2f ms; beside a COPY of %d rows (%.0f rows/s): "
-                    "%zu queries, %.0f qps, p50 %.2f p90 %.2f p99 %.2f ms; after it, the hot tier under %zu rows in %.1f s, "
-                    "the last flush or merge at %.1f s (%s segments)\n",
+                    "%zu queries, %.0f qps, p50 %.2f p90 %.2f p99 %.2f p99.9 %.1f max %.1f ms; after it, the hot tier under %zu "
+                    "rows in %.1f s, the last flush or merge at %.1f s (%s segments)\n",
             idle.qps(), idle.ms(0.5), idle.ms(0.99), kBatches * int(kInsert), kBatches * kInsert / copy_s,
-            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.9), during.ms(0.99), threshold, flushed_s, settled_s,
-            segments.c_str());
+            during.lat.size(), during.qps(), during.ms(0.5), during.ms(0.9), during.ms(0.99), during.ms(0.999),
+            during.ms(1.0), threshold, flushed_s, settled_s, segments.c_str());
     exec(c, "DELETE FROM items WHERE id >= " + std::to_string(first));
     exec(c, "VACUUM items");
     exec(c, "SELECT kyrodb_flush('items_idx')");
