@@ -24,6 +24,11 @@ class RowCodes {
     // and every row encoded again, each time the rows double, up to kSettledRows, so that a
     // grid set from a handful of rows does not stay. Allocates: call it outside pg_call.
     void update(std::size_t dim, const float *rows, std::size_t n, std::size_t stride);
+    // Room for n rows of `dim` dimensions without moving them (update() grows by doubling
+    // otherwise).
+    void reserve(std::size_t dim, std::size_t n);
+    // Drops rows [n, size()) (the caller dropped them from its rows); the grid stays.
+    void truncate(std::size_t n);
     // Drops rows [0, n) (the caller dropped them from its rows).
     void erase_front(std::size_t n);
     void clear();

@@ -79,6 +79,22 @@ void RowCodes::update(std::size_t dim, const float *rows, std::size_t n, std::si
         errors_[r] = encode(rows + r * stride, &codes_[r * dim_], &norms_[r], &squares_[r]);
 }
 
+void RowCodes::reserve(std::size_t dim, std::size_t n) {
+    if (n <= errors_.capacity()) return;
+    codes_.reserve(n * dim);
+    norms_.reserve(n);
+    squares_.reserve(n);
+    errors_.reserve(n);
+}
+
+void RowCodes::truncate(std::size_t n) {
+    if (n >= size()) return;
+    codes_.resize(n * dim_);
+    norms_.resize(n);
+    squares_.resize(n);
+    errors_.resize(n);
+}
+
 void RowCodes::erase_front(std::size_t n) {
     n = std::min(n, size());
     codes_.erase(codes_.begin(), codes_.begin() + std::ptrdiff_t(n * dim_));

@@ -94,6 +94,39 @@ $node->safe_psql('postgres', qq(SELECT kyrodb_flush('h_idx');
 $scan->finish;
 is($sout . $serr, "4500\n", 'a scan overtaken by a flush and reused hot-tier pages starts again and answers');
 
+# ---- the same in a connection holding a copy of the hot tier: the rows the
+# overtaken scan read for it are dropped (those read before stay) and read
+# again from the pages as they are now; no row is lost or returned twice
+$node->safe_psql('postgres', qq(
+	CREATE TABLE hm (id bigserial PRIMARY KEY, v vector(32));
+	INSERT INTO hm (v) SELECT $random32 FROM generate_series(1, 3000) g;
+	CREATE INDEX hm_idx ON hm USING kyrodb (v);
+	INSERT INTO hm (v) SELECT $random32 FROM generate_series(1, 1000) g;));
+my $nearest = sub { "SELECT id FROM hm ORDER BY v <-> (SELECT v FROM hm WHERE id = $_[0]) LIMIT 1" };
+my $copier = $node->background_psql('postgres');
+$copier->query_safe(q(SET enable_seqscan = off; SET kyrodb.cache = off;));
+is($copier->query_safe($nearest->(3500)), '3500', 'the connection copies the hot tier');
+$node->safe_psql('postgres', qq(INSERT INTO hm (v) SELECT $random32 FROM generate_series(1, 1000) g;));
+$copier->query_safe(q(SET kyrodb.crash_point = 'scan.directory_read'; SET kyrodb.crash_action = 'sleep';
+	SET kyrodb.crash_sleep = '3s';));
+$log_offset = -s $node->logfile;
+$copier->query_until(qr/started/, "\\echo started\n" . $nearest->(4500) . ";\n");
+for (1 .. 100) {
+	last if $node->log_contains(qr/crash point "scan.directory_read" reached, sleeping/, $log_offset);
+	usleep(50_000);
+}
+$node->safe_psql('postgres', qq(SELECT kyrodb_flush('hm_idx');
+	INSERT INTO hm (v) SELECT $random32 FROM generate_series(1, 3000) g;));
+is($copier->query_safe(q(RESET kyrodb.crash_point; SELECT 'done')), "4500\ndone",
+	'a scan overtaken while adding to its copy of the hot tier starts again and answers');
+my $all = q(SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || sum(id) FROM
+	(SELECT id FROM hm ORDER BY v <-> (SELECT v FROM hm WHERE id = 4900) LIMIT 100000) a);
+is($copier->query_safe("SET kyrodb.exact_search = on; $all"),
+	$node->safe_psql('postgres', 'SELECT count(*) || \' \' || count(*) || \' \' || sum(id) FROM hm'),
+	'then every row is found once through its copy');
+is($copier->query_safe($nearest->(7900)), '7900', 'and the rows inserted after the flush too');
+$copier->quit;
+
 # ---- a backend waiting for another's image load sleeps (it used to spin)
 $node->safe_psql('postgres', qq(
 	CREATE TABLE w (id bigserial PRIMARY KEY, v vector(32));

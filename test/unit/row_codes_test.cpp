@@ -189,6 +189,47 @@ TEST(RowCodes, EraseFrontKeepsTheRest) {
     expect_bounds_hold(codes, kept, dim, dim, &more[0]);
 }
 
+// A read undone (truncate) leaves the rows before it as they were, and rows read again append
+// after them.
+TEST(RowCodes, TruncateKeepsTheFirstRows) {
+    const std::size_t dim = 32;
+    std::vector<float> rows = gaussian_rows(800, dim, dim, 11);
+    RowCodes codes;
+    codes.update(dim, rows.data(), 500, dim);
+    std::vector<float> before(500), after(300);
+    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], before.data());
+    codes.update(dim, rows.data(), 800, dim);
+    codes.truncate(300);
+    ASSERT_EQ(codes.size(), 300u);
+    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], after.data());
+    for (std::size_t r = 0; r < 300; r++) EXPECT_EQ(after[r], before[r]);
+    codes.update(dim, rows.data(), 800, dim);
+    ASSERT_EQ(codes.size(), 800u);
+    expect_bounds_hold(codes, rows, dim, dim, &rows[700 * dim]);
+}
+
+// Room reserved ahead (a hot tier past its flush threshold) changes no bound, also when it was
+// reserved before any row came and when rows arrive past it.
+TEST(RowCodes, ReserveChangesNoBound) {
+    const std::size_t dim = 48;
+    std::vector<float> rows = gaussian_rows(6000, dim, dim, 10);
+    RowCodes plain, reserved;
+    reserved.reserve(dim, 5000);
+    for (std::size_t n = 100; n <= 6000; n += 700) {
+        plain.update(dim, rows.data(), n, dim);
+        reserved.update(dim, rows.data(), n, dim);
+        if (n == 2900) reserved.reserve(dim, 9000);
+    }
+    plain.update(dim, rows.data(), 6000, dim);
+    reserved.update(dim, rows.data(), 6000, dim);
+    ASSERT_EQ(reserved.size(), 6000u);
+    std::vector<float> a(6000), b(6000);
+    plain.lower_bounds(kyrodb::Metric::L2, &rows[5 * dim], a.data());
+    reserved.lower_bounds(kyrodb::Metric::L2, &rows[5 * dim], b.data());
+    EXPECT_EQ(a, b);
+    expect_bounds_hold(reserved, rows, dim, dim, &rows[5 * dim]);
+}
+
 // Rows whose |x|^2 overflows a float and a zero query: no bound is NaN (a scan would never reach
 // such a row), and each is still at or below the kernels' distance.
 TEST(RowCodes, NoNaNForHugeRowsOrZeroQuery) {

@@ -279,7 +279,8 @@ void start_once(Relation index, ScanState &s) {
     MetaPage after;
     pg_call([&] { read_meta(index, &after); });
     if (after.generation != meta.generation) {  // what was read may come from reused pages
-        hot_mirror_forget(index);
+        hot.reset();                             // the copy is changed in place only while no scan holds it
+        hot_mirror_undo_read(index);
         throw StaleSegment();
     }
     if (!consistent)  // the chain was not what an unchanged directory says: not a race
