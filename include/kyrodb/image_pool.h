@@ -78,6 +78,9 @@ class ImagePool {
     // key no reader looks up becomes visible at once under its real one. False (and nothing changes)
     // if another slot already has `to`.
     bool rename(int i, uint64_t incarnation, const PoolKey &to);
+    // Frees Ready slot i, if it still holds image `incarnation`, when its last pin goes (at once if
+    // it has none). False if it holds another image or is not Ready.
+    bool doom(int i, uint64_t incarnation);
     // Frees slot i (a load that failed, or an image known to be stale); its pins must be gone.
     void release(int i);
     // Frees every Ready image whose key matches `key` on owner and instance (segment ignored) and

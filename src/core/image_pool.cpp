@@ -149,13 +149,20 @@ uint32_t ImagePool::forget(const PoolKey &key, const uint64_t *keep, uint32_t n_
             continue;
         if (s.key.segment >= next_segment || std::find(keep, keep + n_keep, s.key.segment) != keep + n_keep)
             continue;
-        // Doomed first, then the pins: an unpin that does not see the doom happened before this
-        // read, which then sees no pin and frees the image here.
-        s.doomed.store(true, std::memory_order_seq_cst);
-        if (s.pins.load(std::memory_order_seq_cst) == 0) release(int(i));
+        doom(int(i), s.incarnation);
         dropped++;
     }
     return dropped;
+}
+
+bool ImagePool::doom(int i, uint64_t incarnation) {
+    PoolSlot &s = slot(i);
+    if (s.state != SlotState::Ready || s.incarnation != incarnation) return false;
+    // Doomed first, then the pins: an unpin that does not see the doom happened before this
+    // read, which then sees no pin and frees the image here.
+    s.doomed.store(true, std::memory_order_seq_cst);
+    if (s.pins.load(std::memory_order_seq_cst) == 0) release(i);
+    return true;
 }
 
 }  // namespace kyrodb

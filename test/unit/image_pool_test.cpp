@@ -131,6 +131,28 @@ TEST(ImagePool, RenamesAReadyImage) {
     EXPECT_EQ(p.pool->find(Pool::key(3)), -1);
 }
 
+// A staged image whose segment was never published: freed once its last pin goes, or at once if it
+// has none; a stale incarnation or a slot still loading is left alone.
+TEST(ImagePool, DoomsOneImage) {
+    Pool p(1 << 20);
+    bool too_big = false;
+    int i = p.pool->reserve(Pool::key(1), 1000, 42, &too_big);
+    ASSERT_GE(i, 0);
+    const uint64_t incarnation = p.pool->slot(i).incarnation;
+    EXPECT_FALSE(p.pool->doom(i, incarnation));  // still loading
+    p.pool->ready(i, 1000);
+    EXPECT_FALSE(p.pool->doom(i, incarnation + 1));
+    EXPECT_TRUE(p.pool->doom(i, incarnation));  // pinned by its loader: stays for now
+    EXPECT_EQ(p.pool->find(Pool::key(1)), i);
+    ASSERT_TRUE(p.pool->unpin(i));  // the last pin of a doomed image
+    EXPECT_TRUE(p.pool->release_if_doomed(i, incarnation));
+    EXPECT_EQ(p.pool->find(Pool::key(1)), -1);
+    int j = p.load(2, 1000);  // unpinned
+    ASSERT_GE(j, 0);
+    EXPECT_TRUE(p.pool->doom(j, p.pool->slot(j).incarnation));
+    EXPECT_EQ(p.pool->find(Pool::key(2)), -1);
+}
+
 TEST(ImagePool, RefusesImagesLargerThanTheArena) {
     Pool p(65536);
     bool too_big = false;

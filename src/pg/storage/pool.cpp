@@ -245,8 +245,7 @@ bool pool_rename(int slot, uint64 incarnation, const kyrodb::PoolKey &to) {
 void pool_discard(int slot, uint64 incarnation) {
     if (pool_state() != PoolState::Active || exited) return;
     LWLockAcquire(control->lock, LW_EXCLUSIVE);
-    kyrodb::PoolSlot &s = pool->slot(slot);
-    if (s.state == kyrodb::SlotState::Ready && s.incarnation == incarnation) s.doomed.store(true);
+    (void) pool->doom(slot, incarnation);
     LWLockRelease(control->lock);
 }
 
