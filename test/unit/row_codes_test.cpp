@@ -170,16 +170,22 @@ TEST(RowCodes, GridFromOneRowIsChosenAgain) {
     EXPECT_GT(ruled_out, 1900u) << "the grid was not chosen again as rows came";
 }
 
+// The L2 bound of every row for `query`.
+std::vector<float> l2_bounds(const RowCodes &codes, const float *query) {
+    std::vector<float> out(codes.size());
+    codes.lower_bounds(kyrodb::Metric::L2, query, out.data());
+    return out;
+}
+
 TEST(RowCodes, EraseFrontKeepsTheRest) {
     const std::size_t dim = 32;
     std::vector<float> rows = gaussian_rows(500, dim, dim, 8);
     RowCodes codes;
     codes.update(dim, rows.data(), 500, dim);
-    std::vector<float> before(500), after(400);
-    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], before.data());
+    const std::vector<float> before = l2_bounds(codes, &rows[0]);
     codes.erase_front(100);
     ASSERT_EQ(codes.size(), 400u);
-    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], after.data());
+    const std::vector<float> after = l2_bounds(codes, &rows[0]);
     for (std::size_t r = 0; r < 400; r++) EXPECT_EQ(after[r], before[r + 100]);
     // and new rows append after the kept ones (the caller's rows moved up by 100 as well)
     std::vector<float> kept(rows.begin() + 100 * dim, rows.end());
@@ -196,12 +202,11 @@ TEST(RowCodes, TruncateKeepsTheFirstRows) {
     std::vector<float> rows = gaussian_rows(800, dim, dim, 11);
     RowCodes codes;
     codes.update(dim, rows.data(), 500, dim);
-    std::vector<float> before(500), after(300);
-    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], before.data());
+    const std::vector<float> before = l2_bounds(codes, &rows[0]);
     codes.update(dim, rows.data(), 800, dim);
     codes.truncate(300);
     ASSERT_EQ(codes.size(), 300u);
-    codes.lower_bounds(kyrodb::Metric::L2, &rows[0], after.data());
+    const std::vector<float> after = l2_bounds(codes, &rows[0]);
     for (std::size_t r = 0; r < 300; r++) EXPECT_EQ(after[r], before[r]);
     codes.update(dim, rows.data(), 800, dim);
     ASSERT_EQ(codes.size(), 800u);
@@ -223,10 +228,7 @@ TEST(RowCodes, ReserveChangesNoBound) {
     plain.update(dim, rows.data(), 6000, dim);
     reserved.update(dim, rows.data(), 6000, dim);
     ASSERT_EQ(reserved.size(), 6000u);
-    std::vector<float> a(6000), b(6000);
-    plain.lower_bounds(kyrodb::Metric::L2, &rows[5 * dim], a.data());
-    reserved.lower_bounds(kyrodb::Metric::L2, &rows[5 * dim], b.data());
-    EXPECT_EQ(a, b);
+    EXPECT_EQ(l2_bounds(plain, &rows[5 * dim]), l2_bounds(reserved, &rows[5 * dim]));
     expect_bounds_hold(reserved, rows, dim, dim, &rows[5 * dim]);
 }
 
