@@ -128,6 +128,28 @@ for my $action (qw(error panic)) {
 		check_index($label);
 	}
 }
+# A backend that ends (FATAL) after staging its new image in the pool and
+# before publishing it runs no destructor: its exit frees the image.
+{
+	my $pooled = $node->safe_psql('postgres', 'SELECT images FROM kyrodb_memory()');
+	my $log_offset = -s $node->logfile;
+	my ($fout, $ferr) = ('', '');
+	my $stopped = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-c',
+		"SET kyrodb.crash_point = 'segment.staged'; SET kyrodb.crash_action = 'sleep'; $flush"],
+		'>', \$fout, '2>', \$ferr);
+	ok(wait_for_log($node, qr/crash point "segment.staged" reached, sleeping/, $log_offset),
+		'segment.staged (terminated): the point was reached');
+	is($node->safe_psql('postgres', 'SELECT images FROM kyrodb_memory()'), $pooled + 1,
+		'segment.staged (terminated): the staged image is in the pool');
+	$node->safe_psql('postgres', q(SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query LIKE '%kyrodb_flush%' AND pid <> pg_backend_pid()));
+	$stopped->finish;
+	like($ferr, qr/terminating connection/, 'segment.staged (terminated): the flush was terminated');
+	is($node->safe_psql('postgres', 'SELECT images FROM kyrodb_memory()'), $pooled,
+		'segment.staged (terminated): its exit freed the staged image');
+	check_index('segment.staged (terminated)');
+}
+
 note("crash points exercised: $reached of " . (2 * scalar @points) . " (points x actions)");
 is($reached, 2 * scalar(@points), 'every crash point was reached with both actions');
 

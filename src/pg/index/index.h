@@ -88,6 +88,9 @@ struct PoolPin {
 PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load, int hint,
                  bool may_evict = true);
 void pool_unpin(int slot, uint64 incarnation);
+// pool_pin for an image under a temporary key, loaded only into free space,
+// which the pool frees if this backend exits before pool_rename publishes it.
+PoolPin pool_stage(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load);
 // Gives a Ready image this backend pinned the key `to`, unless an image has it
 // already. The pool's lock is a leaf: safe under a buffer lock.
 bool pool_rename(int slot, uint64 incarnation, const kyrodb::PoolKey &to);

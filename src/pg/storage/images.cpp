@@ -351,8 +351,7 @@ void stage_image(const std::vector<uint8_t> &image, StagedImage *staged) {
     pg_call([&] { drawn = pg_strong_random(random, sizeof(random)); });
     if (!drawn) return;
     const kyrodb::PoolKey key{0, 0, random[0], random[1] | uint64(1) << 63};
-    PoolPin pin = pool_pin(
-        key, image.size(), [&](uint8 *dst) { memcpy(dst, image.data(), image.size()); }, -1, false);
+    PoolPin pin = pool_stage(key, image.size(), [&](uint8 *dst) { memcpy(dst, image.data(), image.size()); });
     if (pin.outcome != PoolOutcome::Pinned) return;
     staged->slot = pin.slot;
     staged->incarnation = pin.incarnation;

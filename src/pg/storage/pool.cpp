@@ -48,6 +48,7 @@ shmem_startup_hook_type prev_startup = nullptr;
 struct Held {
     int slot;
     uint64 incarnation;
+    bool staged = false;  // under pool_stage's key still: nobody else will ask for it
 };
 std::vector<Held> held;
 int loading = -1;
@@ -115,9 +116,18 @@ void unpin(const Held &h) {
     LWLockRelease(control->lock);
 }
 
+void doom(const Held &h) {
+    LWLockAcquire(control->lock, LW_EXCLUSIVE);
+    (void) pool->doom(h.slot, h.incarnation);
+    LWLockRelease(control->lock);
+}
+
 void release_all(int, Datum) {
     if (loading >= 0) abandon(loading);
-    for (const Held &h : held) unpin(h);
+    for (const Held &h : held) {
+        if (h.staged) doom(h);  // a FATAL between staging and publishing
+        unpin(h);
+    }
     held.clear();
     exited = true;
 }
@@ -234,19 +244,26 @@ void pool_unpin(int slot, uint64 incarnation) {
     unpin(Held{slot, incarnation});
 }
 
+PoolPin pool_stage(const kyrodb::PoolKey &key, uint64 size, const std::function<void(uint8 *)> &load) {
+    PoolPin pin = pool_pin(key, size, load, -1, false);
+    if (pin.outcome == PoolOutcome::Pinned) held.back().staged = true;
+    return pin;
+}
+
 bool pool_rename(int slot, uint64 incarnation, const kyrodb::PoolKey &to) {
     if (pool_state() != PoolState::Active || exited) return false;
     LWLockAcquire(control->lock, LW_EXCLUSIVE);
     const bool renamed = pool->rename(slot, incarnation, to);
     LWLockRelease(control->lock);
+    if (renamed)
+        for (Held &h : held)
+            if (h.slot == slot) h.staged = false;
     return renamed;
 }
 
 void pool_discard(int slot, uint64 incarnation) {
     if (pool_state() != PoolState::Active || exited) return;
-    LWLockAcquire(control->lock, LW_EXCLUSIVE);
-    (void) pool->doom(slot, incarnation);
-    LWLockRelease(control->lock);
+    doom(Held{slot, incarnation});
 }
 
 void pool_forget(const kyrodb::PoolKey &owner, const std::vector<uint64> &keep, uint64 next_segment_id) {
