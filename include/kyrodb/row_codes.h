@@ -27,6 +27,10 @@ class RowCodes {
     // Room for n rows of `dim` dimensions without moving them (update() grows by doubling
     // otherwise).
     void reserve(std::size_t dim, std::size_t n);
+    // Gives back the room beyond max(size(), n) rows: reserve() and growth keep what they took.
+    void shrink_to(std::size_t n);
+    // Bytes allocated, used or not.
+    std::size_t reserved_bytes() const;
     // Drops rows [n, size()) (the caller dropped them from its rows); the grid stays.
     void truncate(std::size_t n);
     // Drops rows [0, n) (the caller dropped them from its rows).

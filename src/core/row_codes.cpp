@@ -87,6 +87,30 @@ void RowCodes::reserve(std::size_t dim, std::size_t n) {
     errors_.reserve(n);
 }
 
+namespace {
+template <typename T>
+void shrink(std::vector<T> &v, std::size_t n) {
+    n = std::max(n, v.size());
+    if (v.capacity() <= n) return;
+    std::vector<T> fitted;
+    fitted.reserve(n);
+    fitted.assign(v.begin(), v.end());
+    v.swap(fitted);
+}
+}  // namespace
+
+void RowCodes::shrink_to(std::size_t n) {
+    shrink(codes_, n * dim_);
+    shrink(norms_, n);
+    shrink(squares_, n);
+    shrink(errors_, n);
+}
+
+std::size_t RowCodes::reserved_bytes() const {
+    return lo_.capacity() * sizeof(float) + codes_.capacity() + norms_.capacity() * sizeof(uint32_t) +
+           (squares_.capacity() + errors_.capacity()) * sizeof(float);
+}
+
 void RowCodes::truncate(std::size_t n) {
     if (n >= size()) return;
     codes_.resize(n * dim_);

@@ -305,4 +305,44 @@ is($node->safe_psql('postgres', "SET enable_seqscan = off; $io_query"),
 	'an index-only scan afterwards answers as a sequential scan');
 $reader->quit;
 
+# ---- a connection's copy of the hot tier gives back the room of rows a flush
+# moved into a segment (it used to keep the room of the largest hot tier it
+# had read for as long as it lived): 100,000 rows of 128 dims waiting, about
+# 65 MB in the copy, flushed while 1,000 more arrive.
+$node->safe_psql('postgres', q(
+	CREATE TABLE backlog (id int, v vector(128)) WITH (autovacuum_enabled = off);
+	CREATE INDEX backlog_idx ON backlog USING kyrodb (v);
+	SET kyrodb.flush_threshold = 1000000; SET kyrodb.flush_threshold_size = '1GB';
+	INSERT INTO backlog SELECT g, array_fill((g % 1000)::real, ARRAY[128])::vector FROM generate_series(1, 100000) g;));
+my $more = q(SET kyrodb.flush_threshold = 1000000; SET kyrodb.flush_threshold_size = '1GB';
+	INSERT INTO backlog SELECT g, array_fill(7::real, ARRAY[128])::vector FROM generate_series(100001, 101000) g;);
+my $rss = q(SELECT (regexp_match(pg_read_file('/proc/self/status'), 'RssAnon:\s+(\d+)'))[1]::bigint / 1024);
+my $nearest = q(SET enable_seqscan = off;
+	SELECT count(*) FROM (SELECT id FROM backlog ORDER BY v <-> array_fill(7::real, ARRAY[128])::vector LIMIT 5) a);
+my $querier = $node->background_psql('postgres');
+my $before = $querier->query_safe($rss);
+$log_offset = -s $node->logfile;
+my ($bout, $berr) = ('', '');
+my $flushing = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-c',
+	"SET kyrodb.crash_point = 'flush.collected'; SET kyrodb.crash_action = 'sleep'; SET kyrodb.crash_sleep = '3s';
+	 SELECT kyrodb_flush('backlog_idx')"], '>', \$bout, '2>', \$berr);
+my $collected = 0;
+for (1 .. 300) {
+	last if ($collected = $node->log_contains(qr/crash point "flush.collected" reached, sleeping/, $log_offset));
+	usleep(100_000);
+}
+ok($collected, 'a flush collected the 100,000 rows');
+$node->safe_psql('postgres', $more);
+is($querier->query_safe($nearest), '5', 'a query reads the 101,000 waiting rows into its copy');
+my $read = $querier->query_safe($rss);
+$flushing->finish;
+is($berr, '', 'the flush of the first 100,000 ends');
+is($node->safe_psql('postgres', q(SELECT hot_rows FROM kyrodb_index_stats('backlog_idx'))), '1000',
+	'leaving the last 1,000 rows in the hot tier');
+is($querier->query_safe($nearest), '5', 'the next query keeps those rows');
+my $flushed = $querier->query_safe($rss);
+$querier->quit;
+cmp_ok($read - $before, '>=', 40, "the copy took @{[$read - $before]} MB");
+cmp_ok($read - $flushed, '>=', 40, "and gave back @{[$read - $flushed]} MB once 1,000 rows were left");
+
 done_testing();

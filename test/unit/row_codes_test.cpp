@@ -232,6 +232,28 @@ TEST(RowCodes, ReserveChangesNoBound) {
     expect_bounds_hold(reserved, rows, dim, dim, &rows[5 * dim]);
 }
 
+// Giving back reserved room (a backlog flushed) frees memory, keeps every row and bound, and the
+// rows that come after still encode as without it.
+TEST(RowCodes, ShrinkKeepsRowsAndGivesBackRoom) {
+    const std::size_t dim = 48;
+    std::vector<float> rows = gaussian_rows(6000, dim, dim, 11);
+    RowCodes plain, shrunk;
+    shrunk.reserve(dim, 50000);
+    plain.update(dim, rows.data(), 3000, dim);
+    shrunk.update(dim, rows.data(), 3000, dim);
+    const std::size_t reserved = shrunk.reserved_bytes();
+    EXPECT_GE(reserved, 50000 * dim);
+    shrunk.shrink_to(1000);  // never below the rows held
+    ASSERT_EQ(shrunk.size(), 3000u);
+    EXPECT_LT(shrunk.reserved_bytes(), reserved / 10);
+    EXPECT_GE(shrunk.reserved_bytes(), 3000 * dim);
+    EXPECT_EQ(l2_bounds(plain, &rows[5 * dim]), l2_bounds(shrunk, &rows[5 * dim]));
+    plain.update(dim, rows.data(), 6000, dim);
+    shrunk.update(dim, rows.data(), 6000, dim);
+    EXPECT_EQ(l2_bounds(plain, &rows[7 * dim]), l2_bounds(shrunk, &rows[7 * dim]));
+    expect_bounds_hold(shrunk, rows, dim, dim, &rows[7 * dim]);
+}
+
 // Rows whose |x|^2 overflows a float and a zero query: no bound is NaN (a scan would never reach
 // such a row), and each is still at or below the kernels' distance.
 TEST(RowCodes, NoNaNForHugeRowsOrZeroQuery) {

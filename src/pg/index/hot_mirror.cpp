@@ -92,6 +92,35 @@ size_t backlog_rows(const MetaPage &meta, uint64 rows_now) {
     return size_t(bound);
 }
 
+// Memory a copy holds, by what it allocated: room reserved for a backlog
+// counts before rows fill it.
+uint64 copy_bytes(const HotMirror &m) {
+    if (m.data == nullptr) return 0;
+    const HotRows &h = *m.data;
+    return (h.records.capacity() + h.tids.capacity()) * sizeof(uint64) + h.rows.capacity() * sizeof(float) +
+           h.codes.reserved_bytes();
+}
+
+template <typename T>
+void shrink(std::vector<T> &v, size_t n) {
+    std::vector<T> fitted;
+    fitted.reserve(std::max(n, v.size()));
+    fitted.assign(v.begin(), v.end());
+    v.swap(fitted);
+}
+
+// Gives back room for more than four times the rows the copy needs, keeping
+// twice: once a backlog is flushed, its room would otherwise stay with the
+// connection for as long as it lives.
+void fit(HotRows &h, size_t needed, uint32 stride) {
+    if (h.tids.capacity() <= 4 * std::max<size_t>(needed, RowCodes::kSettledRows)) return;
+    const size_t keep = 2 * needed;
+    shrink(h.records, keep);
+    shrink(h.tids, keep);
+    shrink(h.rows, keep * stride);
+    h.codes.shrink_to(keep);
+}
+
 }  // namespace
 
 std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) {
@@ -125,14 +154,19 @@ std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) 
     const bool resume = m.valid;
     m.undoable = false;
     const size_t pending = meta.hot_end - (resume ? from.record : meta.hot_start);
-    // Nothing to append (the read still checks the chain): rows a scan holds stay shared.
+    // Nothing to append (the read still checks the chain): rows a scan holds
+    // stay shared, and are neither moved nor given room.
+    const bool mine = pending > 0 || m.data == nullptr || m.data.use_count() == 1;
     HotRows &h = pending > 0 || m.data == nullptr ? own_rows(m) : *m.data;
     const size_t rows_before = h.tids.size();
-    const size_t floor = backlog_rows(meta, meta.hot_end - meta.hot_start);
-    grow_for(h.records, pending, floor);
-    grow_for(h.tids, pending, floor);
-    grow_for(h.rows, pending * m.stride, floor * m.stride);
-    h.codes.reserve(meta.dim, floor);
+    if (mine) {
+        const size_t floor = backlog_rows(meta, meta.hot_end - meta.hot_start);
+        fit(h, std::max(h.tids.size() + pending, floor), m.stride);
+        grow_for(h.records, pending, floor);
+        grow_for(h.tids, pending, floor);
+        grow_for(h.rows, pending * m.stride, floor * m.stride);
+        h.codes.reserve(meta.dim, floor);
+    }
     // Invalid until the read completes: an ERROR inside it leaves records
     // appended that m.end does not count.
     m.valid = false;
@@ -153,16 +187,12 @@ std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) 
     return m.data;
 }
 
-namespace {
-
-uint64 copy_bytes(const HotMirror &m) { return m.data == nullptr ? 0 : m.data->tids.size() * row_bytes(m.stride, m.dim); }
-
-}  // namespace
-
 bool hot_mirror_fits(Relation index, const MetaPage &meta) {
     const uint64 limit = uint64(max_local_memory_mb) << 20;
-    const uint64 bytes = (meta.hot_end - meta.hot_start) * row_bytes(row_floats(meta), meta.dim);
-    if (bytes > limit) return false;
+    const uint64 rows = meta.hot_end - meta.hot_start;
+    if (rows * row_bytes(row_floats(meta), meta.dim) > limit) return false;
+    // What this index's copy will hold: the rows, or the room reserved for a backlog.
+    const uint64 bytes = std::max<uint64>(rows, backlog_rows(meta, rows)) * row_bytes(row_floats(meta), meta.dim);
     // The other indexes' copies give way, least recently scanned first: a hot
     // tier read from pages costs a query far more than a small copy read again.
     uint64 others = 0;
