@@ -135,7 +135,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     echo "== TAP"
     tap_log=$(mktemp)
     (cd "$tap" && as_owner env PATH="$path" PERL5LIB="$PG_PERL" TESTDIR="$tap" KYRODB_DATAGEN="$tap/datagen" KYRODB_PGVECTOR=$pgvector \
-        PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
+        KYRODB_SANITIZE="${SANITIZE:-0}" PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
         prove -v -I t t/*.pl ) >"$tap_log" 2>&1
     status=$?
     grep -E '^(t/|ok|not ok|Files=|Result:)|^#' "$tap_log" | grep -v '^# *$' | tail -n 100

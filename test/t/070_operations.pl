@@ -342,7 +342,12 @@ is($node->safe_psql('postgres', q(SELECT hot_rows FROM kyrodb_index_stats('backl
 is($querier->query_safe($nearest), '5', 'the next query keeps those rows');
 my $flushed = $querier->query_safe($rss);
 $querier->quit;
-cmp_ok($read - $before, '>=', 40, "the copy took @{[$read - $before]} MB");
-cmp_ok($read - $flushed, '>=', 40, "and gave back @{[$read - $flushed]} MB once 1,000 rows were left");
+SKIP: {
+	# AddressSanitizer keeps freed memory in quarantine (the copy is still
+	# checked for bad accesses, not for memory given back)
+	skip 'memory is not given back under the sanitizers', 2 if ($ENV{KYRODB_SANITIZE} // 0);
+	cmp_ok($read - $before, '>=', 40, "the copy took @{[$read - $before]} MB");
+	cmp_ok($read - $flushed, '>=', 40, "and gave back @{[$read - $flushed]} MB once 1,000 rows were left");
+}
 
 done_testing();

@@ -111,9 +111,10 @@ void shrink(std::vector<T> &v, size_t n) {
 
 // Gives back room for more than four times the rows the copy needs, keeping
 // twice: once a backlog is flushed, its room would otherwise stay with the
-// connection for as long as it lives.
+// connection for as long as it lives. Room for a few thousand rows is kept.
+constexpr size_t kSmallCopyRows = 4096;
 void fit(HotRows &h, size_t needed, uint32 stride) {
-    if (h.tids.capacity() <= 4 * std::max<size_t>(needed, RowCodes::kSettledRows)) return;
+    if (h.tids.capacity() <= 4 * std::max(needed, kSmallCopyRows)) return;
     const size_t keep = 2 * needed;
     shrink(h.records, keep);
     shrink(h.tids, keep);
