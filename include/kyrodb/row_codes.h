@@ -17,6 +17,17 @@
 
 namespace kyrodb {
 
+// Gives back v's room beyond max(v.size(), n) elements (shrink_to_fit is only a request).
+template <typename T>
+void shrink_capacity(std::vector<T> &v, std::size_t n) {
+    if (n < v.size()) n = v.size();
+    if (v.capacity() <= n) return;
+    std::vector<T> fitted;
+    fitted.reserve(n);
+    fitted.assign(v.begin(), v.end());
+    v.swap(fitted);
+}
+
 class RowCodes {
   public:
     // Encodes rows [size(), n) of `rows` (element rows `stride` floats apart, the first `dim`

@@ -87,23 +87,11 @@ void RowCodes::reserve(std::size_t dim, std::size_t n) {
     errors_.reserve(n);
 }
 
-namespace {
-template <typename T>
-void shrink(std::vector<T> &v, std::size_t n) {
-    n = std::max(n, v.size());
-    if (v.capacity() <= n) return;
-    std::vector<T> fitted;
-    fitted.reserve(n);
-    fitted.assign(v.begin(), v.end());
-    v.swap(fitted);
-}
-}  // namespace
-
 void RowCodes::shrink_to(std::size_t n) {
-    shrink(codes_, n * dim_);
-    shrink(norms_, n);
-    shrink(squares_, n);
-    shrink(errors_, n);
+    shrink_capacity(codes_, n * dim_);
+    shrink_capacity(norms_, n);
+    shrink_capacity(squares_, n);
+    shrink_capacity(errors_, n);
 }
 
 std::size_t RowCodes::reserved_bytes() const {

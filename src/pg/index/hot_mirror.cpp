@@ -101,14 +101,6 @@ uint64 copy_bytes(const HotMirror &m) {
            h.codes.reserved_bytes();
 }
 
-template <typename T>
-void shrink(std::vector<T> &v, size_t n) {
-    std::vector<T> fitted;
-    fitted.reserve(std::max(n, v.size()));
-    fitted.assign(v.begin(), v.end());
-    v.swap(fitted);
-}
-
 // Gives back room for more than four times the rows the copy needs, keeping
 // twice: once a backlog is flushed, its room would otherwise stay with the
 // connection for as long as it lives. Room for a few thousand rows is kept.
@@ -116,9 +108,9 @@ constexpr size_t kSmallCopyRows = 4096;
 void fit(HotRows &h, size_t needed, uint32 stride) {
     if (h.tids.capacity() <= 4 * std::max(needed, kSmallCopyRows)) return;
     const size_t keep = 2 * needed;
-    shrink(h.records, keep);
-    shrink(h.tids, keep);
-    shrink(h.rows, keep * stride);
+    shrink_capacity(h.records, keep);
+    shrink_capacity(h.tids, keep);
+    shrink_capacity(h.rows, keep * stride);
     h.codes.shrink_to(keep);
 }
 
@@ -190,10 +182,10 @@ std::shared_ptr<const HotRows> hot_mirror(Relation index, const MetaPage &meta) 
 
 bool hot_mirror_fits(Relation index, const MetaPage &meta) {
     const uint64 limit = uint64(max_local_memory_mb) << 20;
-    const uint64 rows = meta.hot_end - meta.hot_start;
-    if (rows * row_bytes(row_floats(meta), meta.dim) > limit) return false;
+    const uint64 rows = meta.hot_end - meta.hot_start, one = row_bytes(row_floats(meta), meta.dim);
+    if (rows * one > limit) return false;
     // What this index's copy will hold: the rows, or the room reserved for a backlog.
-    const uint64 bytes = std::max<uint64>(rows, backlog_rows(meta, rows)) * row_bytes(row_floats(meta), meta.dim);
+    const uint64 bytes = std::max<uint64>(rows, backlog_rows(meta, rows)) * one;
     // The other indexes' copies give way, least recently scanned first: a hot
     // tier read from pages costs a query far more than a small copy read again.
     uint64 others = 0;
