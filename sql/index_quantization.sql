@@ -64,6 +64,23 @@ SELECT c.returned, c.exact_rows >= 0.98 * c.returned AS recall_ok, c.out_of_orde
 COMMIT;
 RESET kyrodb.flush_threshold;
 
+-- kyrodb.quantized_search = off walks the same graphs on the full vectors:
+-- the same exact answers; the result cache, whose entries hold walks on the
+-- codes, is neither read nor written
+SELECT lookups AS lookups_before FROM kyrodb_cache_stats() WHERE index = 'qitems_l2'::regclass \gset
+BEGIN;
+SET LOCAL kyrodb.ef_search = 200;
+SET LOCAL kyrodb.quantized_search = off;
+SELECT c.returned, c.exact_rows >= 0.98 * c.returned AS recall_ok, c.out_of_order FROM compare('<->') c;
+COMMIT;
+SELECT lookups = :lookups_before AS cache_bypassed FROM kyrodb_cache_stats() WHERE index = 'qitems_l2'::regclass;
+-- (on again, the same queries look the cache up)
+BEGIN;
+SET LOCAL kyrodb.ef_search = 200;
+SELECT c.returned FROM compare('<->') c;
+COMMIT;
+SELECT lookups > :lookups_before AS cache_used FROM kyrodb_cache_stats() WHERE index = 'qitems_l2'::regclass;
+
 -- an index without the option reads as none; the option's errors
 CREATE INDEX qitems_plain ON qitems USING kyrodb (v);
 SELECT array_to_string(reloptions, ',') IS NULL AS no_options FROM pg_class WHERE relname = 'qitems_plain';

@@ -27,6 +27,7 @@ extern int ef_search;
 extern int max_scan_tuples;
 extern int flush_threshold;
 extern bool exact_search;
+extern bool quantized_search;
 extern int shared_memory_mb;  // kyrodb.shared_memory_size
 extern bool prewarm;
 extern int merge_work_mem_mb;   // kyrodb.merge_work_mem

@@ -191,6 +191,7 @@ void destroy_state(void *arg) { release_state(static_cast<StateHolder *>(arg), f
 // interleaved scans can share it.
 kyrodb::Searcher &searcher() {
     static kyrodb::Searcher instance;
+    instance.set_use_sq8(quantized_search);
     return instance;
 }
 
@@ -328,7 +329,8 @@ void start(Relation index, ScanState &s) {
         kyrodb::prepare_vector(s.metric, s.query.data(), s.dim);
     }
     s.first_ef = s.ef;
-    if (s.cache == CacheUse::Lookup && (exact_search || !cache_usable())) s.cache = CacheUse::Off;
+    // Entries hold what the default search finds, so other searches neither read nor store them.
+    if (s.cache == CacheUse::Lookup && (exact_search || !quantized_search || !cache_usable())) s.cache = CacheUse::Off;
     // A scan starts over when the directory moves under it. On a primary, after
     // a few tries it holds off flushes and merges (the maintenance lock,
     // shared); a standby cannot hold off replay, so it just tries again.
@@ -721,6 +723,7 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
 void end_scan(IndexScanDesc scan) { release_state(static_cast<StateHolder *>(scan->opaque), true); }
 
 bool refresh_cached_query(Relation index, const std::vector<uint8> &key) {
+    if (!quantized_search) return false;  // see start(): entries hold the default search's results
     CacheKeyHeader h;
     const IndexCache &cache = index_cache(index);
     const size_t query_end = sizeof h + size_t(cache.dim) * sizeof(float);

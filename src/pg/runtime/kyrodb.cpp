@@ -29,6 +29,7 @@ int flush_threshold_size_kb = 2048;
 int hot_tier_limit_kb = 131072;
 int max_local_memory_mb = 256;
 bool exact_search = false;
+bool quantized_search = true;
 bool prewarm = true;
 }  // namespace kyrodb::pg
 
@@ -80,6 +81,12 @@ void _PG_init(void) {
                              "Exact answers from the index's own vectors, at the cost of a full scan; "
                              "for checking recall and index contents.",
                              &exact_search, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("kyrodb.quantized_search",
+                             "Lets kyrodb index scans walk the graph on the 8-bit codes of segments built with "
+                             "quantization = 'sq8'.",
+                             "Off walks those segments on their full vectors, as without the option (and bypasses "
+                             "the result cache): for comparing the two on one index without rebuilding it.",
+                             &quantized_search, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("kyrodb.cache", "Lets kyrodb index scans use the result cache.",
                              "Off bypasses it: every query searches the index (the answers are the same).",
                              &cache_on, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
