@@ -131,6 +131,11 @@ my ($held_before, $first, $held_after) = split /\n/, $node->safe_psql('postgres'
 	COMMIT;));
 is($first, '30001', 'the open cursor returned its first row');
 my $held = $held_after - $held_before;
-cmp_ok($held, '<', 8, "the scan holds $held MB, not a copy of the hot tier");
+SKIP: {
+	# AddressSanitizer keeps freed memory in quarantine: the rows the scan
+	# read and let go still count as resident (11 MB in one run)
+	skip 'freed memory stays resident under the sanitizers', 1 if ($ENV{KYRODB_SANITIZE} // 0);
+	cmp_ok($held, '<', 8, "the scan holds $held MB, not a copy of the hot tier");
+}
 
 done_testing();
