@@ -80,6 +80,7 @@ SET LOCAL kyrodb.ef_search = 200;
 SELECT c.returned FROM compare('<->') c;
 COMMIT;
 SELECT lookups > :lookups_before AS cache_used FROM kyrodb_cache_stats() WHERE index = 'qitems_l2'::regclass;
+SET kyrodb.quantized_search = 'sometimes';
 
 -- an index without the option reads as none; the option's errors
 CREATE INDEX qitems_plain ON qitems USING kyrodb (v);
