@@ -46,10 +46,11 @@ build/kyrodb_cache_sim | tee "$out/cache-sim.md" | sed -n '3,12p'
 
 # ---- a throwaway server tuned for the data, fsync on (as in production).
 # Huge pages for its shared memory (shared buffers and the kyrodb image pool),
-# as a production server of this size would have: with 4 kB pages, TLB misses
-# on the pool cost kyrodb about half its throughput on this kind of VM
-# (measured: 2,900 against 6,650 QPS at 1M x 128, ef_search 40). Reserved
-# for the run only, if we may; otherwise the run says it went without.
+# as a production server of this size would have: on this kind of VM a
+# backend's first touch of each 4 kB page of the pool costs about 6 us
+# (bench/results/20261207-first-touch/), which the driver's warm-up pass pays
+# on 4 kB pages. Reserved for the run only, if we may; otherwise the run says
+# it went without.
 huge_wanted=3800  # 2 MB pages: 6 GB shared buffers + 1 GB pool + the rest
 shared_buffers=6GB pool=1GB build_mem=6GB
 ef_construction=${EF_CONSTRUCTION:-64}

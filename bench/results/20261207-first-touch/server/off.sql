@@ -1,0 +1,3 @@
+\set r random(1,1000)
+SET kyrodb.quantized_search = off;
+SELECT id FROM items ORDER BY embedding <-> (SELECT v FROM q WHERE id = :r) LIMIT 10;
