@@ -458,19 +458,20 @@ Run run_queries(PGconn *c, const char *stmt, const std::vector<std::size_t> &lis
     return r;
 }
 
-// One untimed pass over `list` at the widest ef_search of the sweep, reported as what a new
-// connection's first queries cost. A backend's first touch of each 4 kB page of the image pool
-// is slow on some VMs (on the 2-core PVM guests these runs use, about 6 us a page, in the
-// hypervisor: a new connection's first 1,000 queries at 1 M x 128 ran at 1-2.8 ms each against
-// 0.2 ms after), and a wider beam touches the pages of the narrower ones: without this pass the
-// sweep would charge those touches to whichever ef_search first reaches a page. Huge pages
-// remove the cost (a 2 MB page is touched once).
+// One untimed pass over `list` at the widest ef_search of the sweep, its mean reported as
+// kyrodb-first-pass: on a connection that has not read the pool yet, what its first queries cost
+// (one that ran kyrodb_prewarm has touched the pages already). A backend's first touch of each
+// 4 kB page of the image pool is slow on some VMs (on the 2-core PVM guests these runs use, about
+// 6 us a page, in the hypervisor: a new connection's first 1,000 queries at 1 M x 128 ran at
+// 1-2.8 ms each against 0.2 ms after), and a wider beam touches the pages of the narrower ones:
+// without this pass the sweep would charge those touches to whichever ef_search first reaches a
+// page. Huge pages remove the cost (a 2 MB page is touched once).
 void warm_pass(PGconn *c, const char *phase, const std::vector<std::size_t> &list, const Truth &t) {
     exec(c, "SET kyrodb.ef_search = " + std::to_string(kWidestEf));
     Run w = run_queries(c, "knn", list, t, nullptr, 0);
     exec(c, "SET kyrodb.ef_search = " + std::to_string(kDefaultEf));
     emit(phase, "kyrodb-first-pass", kWidestEf, 1, "mean_ms", w.wall * 1e3 / double(list.size()));
-    fprintf(stderr, "  first pass of a new connection (untimed in the sweep): ef %d, %.2f ms a query\n", kWidestEf,
+    fprintf(stderr, "  first pass (untimed): ef_search %d, %.2f ms a query\n", kWidestEf,
             w.wall * 1e3 / double(list.size()));
 }
 
