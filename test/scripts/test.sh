@@ -27,14 +27,18 @@ count() {  # count PASSED FAILED
 
 # run_gtest BINARY: run a GoogleTest binary and count its results.
 run_gtest() {
-    local log p f
+    local log p f rc
     log=$(mktemp)
     "$1" --gtest_brief=1 >"$log" 2>&1
+    rc=$?
     grep -vE '^Running main|^\[==========\]' "$log" | tail -n 40
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log")
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log")
-    if [ -z "$p$f" ]; then f=1; fi  # crashed before its summary
-    count "${p:-0}" "${f:-0}"
+    # Brief output names each failed test on a "[  FAILED  ] Suite.Test" line and prints no
+    # count of them. A non-zero exit with none named (a crash, an exit from a test), or no
+    # summary at all, counts as one failure.
+    f=$(grep -oE '^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_/.]*' "$log" | sort -u | wc -l)
+    if [ "$f" -eq 0 ] && { [ "$rc" -ne 0 ] || [ -z "$p" ]; }; then f=1; fi
+    count "${p:-0}" "$f"
     rm -f "$log"
 }
 

@@ -147,7 +147,7 @@ TEST(CacheModel, ConcurrentLookupsInsertsAndRefits) {
     ASSERT_NE(c.cache, nullptr);
     std::shared_mutex lock;
     std::atomic<bool> stop{false};
-    std::atomic<uint64_t> hits{0}, bad{0}, refits{0};
+    std::atomic<uint64_t> hits{0}, bad{0}, refits{0}, inserts{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 3; t++)
         threads.emplace_back([&, t] {
@@ -155,6 +155,11 @@ TEST(CacheModel, ConcurrentLookupsInsertsAndRefits) {
             std::mt19937_64 rng(t);
             CachedResult out;
             for (int i = 0; i < 100000; i++) {
+                // Halfway, each reader waits (holding no lock) until the inserter has run: with
+                // three readers on two cores the shared lock can otherwise keep it out until the
+                // readers are done (seen once in CI: no eviction at all).
+                if (i == 50000)
+                    while (inserts.load(std::memory_order_relaxed) < 1000) std::this_thread::yield();
                 const uint64_t id = zipf(rng);
                 const CacheKey key = key_of(*c.cache, id);
                 std::shared_lock<std::shared_mutex> shared(lock);
@@ -178,6 +183,7 @@ TEST(CacheModel, ConcurrentLookupsInsertsAndRefits) {
             const uint64_t id = zipf(rng);
             std::unique_lock<std::shared_mutex> exclusive(lock);
             insert(*c.cache, c.model, id);
+            inserts.fetch_add(1, std::memory_order_relaxed);
         }
     });
     for (auto &t : threads) t.join();
