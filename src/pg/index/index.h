@@ -30,6 +30,7 @@ extern bool exact_search;
 extern bool quantized_search;
 extern int shared_memory_mb;  // kyrodb.shared_memory_size
 extern bool prewarm;
+extern int prewarm_workers;  // kyrodb.prewarm_workers
 extern int merge_work_mem_mb;   // kyrodb.merge_work_mem
 extern int flush_threshold_size_kb;  // kyrodb.flush_threshold_size
 // Whether a hot tier of `rows` rows of `dim` dimensions is due for a flush
@@ -175,8 +176,11 @@ void append_pending(Relation index);
 void register_insert_callbacks();
 
 // Loads every segment image of the index into the shared pool (or, without
-// one, into this backend); returns the segments now in memory.
-uint32 prewarm_index(Relation index);
+// one, into this backend); returns the segments now in memory. Worker `part`
+// of `parts` loading the same index starts at its own share of the segments
+// and goes round: the pool makes a worker that reaches an image another one
+// is loading wait for it, so together they load each image once.
+uint32 prewarm_index(Relation index, uint32 part = 0, uint32 parts = 1);
 
 // Subphases of CREATE INDEX shown in pg_stat_progress_create_index.
 constexpr int64 kPhaseLoad = 2;

@@ -31,6 +31,7 @@ int max_local_memory_mb = 256;
 bool exact_search = false;
 bool quantized_search = true;
 bool prewarm = true;
+int prewarm_workers = 2;
 }  // namespace kyrodb::pg
 
 void _PG_init(void) {
@@ -110,6 +111,11 @@ void _PG_init(void) {
                                  "Loads the segment images of every kyrodb index into shared memory after start.",
                                  "So that the first queries after a restart or crash run at full speed.", &prewarm,
                                  true, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+        DefineCustomIntVariable("kyrodb.prewarm_workers",
+                                "Background workers that load a database's segment images together after start.",
+                                "Images are copied into fresh shared memory; on virtual machines that first write "
+                                "of each page is slow and spreads over several processors.",
+                                &prewarm_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     }
     define_crash_settings();
     MarkGUCPrefixReserved("kyrodb");

@@ -6,8 +6,9 @@
 // while scans go on. A shared table of requests keeps one worker per index.
 //
 // Prewarm: after start, with kyrodb.prewarm on, a worker lists the databases
-// and starts one worker per database in turn; each loads the segment images
-// of every kyrodb index there into the shared pool.
+// and starts kyrodb.prewarm_workers workers per database in turn; together
+// they load the segment images of every kyrodb index there into the shared
+// pool.
 #include "runtime/cache.h"
 #include "runtime/guard.h"
 #include "index/index.h"
@@ -95,6 +96,18 @@ Oid worker_database() {
     Oid database;
     memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(database));
     return database;
+}
+
+// A prewarm worker's place among those of its database, in bgw_extra after the database.
+struct PrewarmShare {
+    uint32 part;
+    uint32 parts;
+};
+
+PrewarmShare prewarm_share() {
+    PrewarmShare share;
+    memcpy(&share, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(share));
+    return share;
 }
 
 void clear_own_request(int, Datum index) {
@@ -259,18 +272,28 @@ void kyrodb_prewarm_launcher_main(Datum) {
     table_close(rel, AccessShareLock);
     CommitTransactionCommand();
 
+    const uint32 parts = uint32(kyrodb::pg::prewarm_workers);
     for (Oid database : databases) {
-        BackgroundWorker w;
-        kyrodb::pg::fill_worker(&w, "kyrodb_prewarm_worker_main", "kyrodb prewarm database", database);
-        w.bgw_start_time = BgWorkerStart_ConsistentState;
-        w.bgw_notify_pid = MyProcPid;
-        BackgroundWorkerHandle *handle;
-        if (!RegisterDynamicBackgroundWorker(&w, &handle)) {
-            ereport(LOG, (errmsg("kyrodb could not start a prewarm worker"),
-                          errhint("Raise max_worker_processes.")));
-            break;
+        std::vector<BackgroundWorkerHandle *> handles;
+        for (uint32 part = 0; part < parts; part++) {
+            BackgroundWorker w;
+            kyrodb::pg::fill_worker(&w, "kyrodb_prewarm_worker_main", "kyrodb prewarm database", database);
+            const kyrodb::pg::PrewarmShare share{part, parts};
+            memcpy(w.bgw_extra + sizeof(Oid), &share, sizeof(share));
+            w.bgw_start_time = BgWorkerStart_ConsistentState;
+            w.bgw_notify_pid = MyProcPid;
+            BackgroundWorkerHandle *handle;
+            // Each worker visits every image, so the ones that started load them all.
+            if (!RegisterDynamicBackgroundWorker(&w, &handle)) {
+                ereport(LOG, (errmsg("kyrodb could not start a prewarm worker"),
+                              errhint("Raise max_worker_processes or lower kyrodb.prewarm_workers.")));
+                break;
+            }
+            handles.push_back(handle);
         }
-        if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED) proc_exit(1);
+        if (handles.empty()) break;
+        for (BackgroundWorkerHandle *handle : handles)
+            if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED) proc_exit(1);
     }
     // Done until the next start or crash restart, when the postmaster starts it again.
     for (;;) {
@@ -284,7 +307,7 @@ namespace {
 
 // Loads the images of one index in a subtransaction: a broken or dropped
 // index is reported in the log and the worker goes on with the next.
-uint32 prewarm_one(Oid oid) {
+uint32 prewarm_one(Oid oid, const kyrodb::pg::PrewarmShare &share) {
     using namespace kyrodb::pg;
     MemoryContext context = CurrentMemoryContext;
     ResourceOwner owner = CurrentResourceOwner;
@@ -296,7 +319,7 @@ uint32 prewarm_one(Oid oid) {
         // an invalid index (a failed CREATE INDEX CONCURRENTLY) is never scanned
         if (index != nullptr && index->rd_index->indisvalid) {
             pgstat_report_activity(STATE_RUNNING, "prewarming a kyrodb index");
-            segments = guarded([&] { return prewarm_index(index); });
+            segments = guarded([&] { return prewarm_index(index, share.part, share.parts); });
         }
         if (index != nullptr) relation_close(index, AccessShareLock);
         ReleaseCurrentSubTransaction();
@@ -318,7 +341,10 @@ uint32 prewarm_one(Oid oid) {
 
 }  // namespace
 
-// A prewarm worker: loads the images of every kyrodb index of its database.
+// A prewarm worker: loads the images of every kyrodb index of its database,
+// beside the others of its database, each starting at its own share of the
+// indexes. Every worker visits every image (waiting for those another one is
+// loading), so the first worker's report comes when all are in the pool.
 void kyrodb_prewarm_worker_main(Datum) {
     using namespace kyrodb::pg;
     pqsignal(SIGTERM, die);
@@ -338,11 +364,13 @@ void kyrodb_prewarm_worker_main(Datum) {
         table_endscan(scan);
         table_close(rel, AccessShareLock);
     }
+    const PrewarmShare share = prewarm_share();
+    const size_t first = indexes.size() * share.part / share.parts;
     uint32 segments = 0;
-    for (Oid oid : indexes) segments += prewarm_one(oid);
+    for (size_t i = 0; i < indexes.size(); i++) segments += prewarm_one(indexes[(first + i) % indexes.size()], share);
     PopActiveSnapshot();
     CommitTransactionCommand();
-    if (!indexes.empty())
+    if (!indexes.empty() && share.part == 0)
         ereport(LOG, (errmsg("kyrodb prewarmed %u segments of %zu indexes in database %u", segments, indexes.size(),
                              worker_database())));
     proc_exit(0);

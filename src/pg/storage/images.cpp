@@ -431,13 +431,14 @@ const uint64 *image_attr_row(const ImageRef &image, uint32 id) {
 
 bool image_read_garbage(const ImageRef &image) { return image.paged && image.paged->segment.corrupt(); }
 
-uint32 prewarm_index(Relation index) {
+uint32 prewarm_index(Relation index, uint32 part, uint32 parts) {
     for (int attempt = 0;; attempt++) {
         MetaPage meta;
         pg_call([&] { read_meta(index, &meta); });
         try {
+            const uint32 first = parts > 1 ? uint32(uint64(meta.n_segments) * part / parts) : 0;
             for (uint32 i = 0; i < meta.n_segments; i++) {
-                segment_image(index, meta, meta.segments[i], false);
+                segment_image(index, meta, meta.segments[(first + i) % meta.n_segments], false);
                 pg_call([] {
                     crash_point("prewarm.loaded");
                     CHECK_FOR_INTERRUPTS();
