@@ -93,6 +93,10 @@ class ImagePool {
     PoolSlot &slot(int i) { return slots()[i]; }
     const PoolSlot &slot(int i) const { return slots()[i]; }
     uint32_t slot_count() const { return n_slots_; }
+    // One past the last slot that is not Free: loops over the images stop there. Slots are taken
+    // lowest first, so a pool of thousands of slots holding a few images reads a few, and a new
+    // backend's first look-up of each image stays cheap however large the pool.
+    uint32_t slot_end() const { return slot_end_; }
     uint8_t *image(int i) { return arena() + slot(i).offset; }
     std::size_t arena_bytes() const { return arena_bytes_; }
     std::size_t used_bytes() const { return used_bytes_; }
@@ -112,6 +116,7 @@ class ImagePool {
     std::size_t arena_offset_ = 0;  // from this object
     std::size_t used_bytes_ = 0;
     uint32_t n_slots_ = 0;
+    uint32_t slot_end_ = 0;
     std::atomic<uint64_t> clock_{0};
     uint64_t next_incarnation_ = 1;
     PoolCounters counters_;

@@ -33,7 +33,7 @@ ImagePool *ImagePool::create(void *memory, std::size_t arena_bytes, uint32_t slo
 }
 
 int ImagePool::find(const PoolKey &key) const {
-    for (uint32_t i = 0; i < n_slots_; i++)
+    for (uint32_t i = 0; i < slot_end_; i++)
         if (slot(i).state != SlotState::Free && slot(i).key == key) return int(i);
     return -1;
 }
@@ -46,7 +46,7 @@ void ImagePool::pin(int i) {
 // First fit among the gaps between occupied extents.
 bool ImagePool::place(uint64_t size, uint64_t *offset) const {
     std::vector<std::pair<uint64_t, uint64_t>> used;
-    for (uint32_t i = 0; i < n_slots_; i++)
+    for (uint32_t i = 0; i < slot_end_; i++)
         if (slot(i).state != SlotState::Free) used.emplace_back(slot(i).offset, slot(i).size);
     std::sort(used.begin(), used.end());
     uint64_t at = 0;
@@ -61,7 +61,7 @@ bool ImagePool::place(uint64_t size, uint64_t *offset) const {
 
 int ImagePool::evict_one() {
     int victim = -1;
-    for (uint32_t i = 0; i < n_slots_; i++) {
+    for (uint32_t i = 0; i < slot_end_; i++) {
         const PoolSlot &s = slot(i);
         if (s.state != SlotState::Ready || s.pins.load(std::memory_order_acquire) != 0) continue;
         if (victim < 0 || s.last_used.load(std::memory_order_relaxed) <
@@ -94,6 +94,7 @@ int ImagePool::reserve(const PoolKey &key, uint64_t size, int32_t loader, bool *
             return -1;
         }
     }
+    slot_end_ = std::max(slot_end_, uint32_t(free_slot) + 1);
     PoolSlot &s = slot(free_slot);
     s.key = key;
     s.offset = offset;
@@ -130,6 +131,7 @@ void ImagePool::release(int i) {
     s.state = SlotState::Free;
     s.loader = 0;
     used_bytes_ -= s.size;
+    while (slot_end_ > 0 && slot(int(slot_end_ - 1)).state == SlotState::Free) slot_end_--;
 }
 
 bool ImagePool::release_if_doomed(int i, uint64_t incarnation) {
@@ -142,7 +144,7 @@ bool ImagePool::release_if_doomed(int i, uint64_t incarnation) {
 
 uint32_t ImagePool::forget(const PoolKey &key, const uint64_t *keep, uint32_t n_keep, uint64_t next_segment) {
     uint32_t dropped = 0;
-    for (uint32_t i = 0; i < n_slots_; i++) {
+    for (uint32_t i = 0; i < slot_end_; i++) {
         PoolSlot &s = slot(i);
         if (s.state != SlotState::Ready || s.doomed.load()) continue;
         if (s.key.owner_a != key.owner_a || s.key.owner_b != key.owner_b || s.key.instance != key.instance)

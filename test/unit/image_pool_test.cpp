@@ -193,6 +193,38 @@ TEST(ImagePool, ReleasedSpaceIsReusedAndIncarnationsDiffer) {
     EXPECT_EQ(p.pool->counters().evictions, 0u);
 }
 
+// The loops over images stop at slot_end: past every image, however many slots lie beyond, and
+// not before an image above a freed slot.
+TEST(ImagePool, LooksOnlyAsFarAsTheLastSlotInUse) {
+    Pool p(1 << 20, 1000);
+    EXPECT_EQ(p.pool->slot_end(), 0u);
+    for (uint64_t s = 1; s <= 4; s++) ASSERT_EQ(p.load(s, 1000), int(s - 1));  // lowest free slot first
+    EXPECT_EQ(p.pool->slot_end(), 4u);
+    p.pool->release(p.pool->find(Pool::key(2)));  // a hole below the last image
+    EXPECT_EQ(p.pool->slot_end(), 4u);
+    EXPECT_EQ(p.pool->find(Pool::key(4)), 3);
+    const uint64_t keep[] = {1};
+    EXPECT_EQ(p.pool->forget(Pool::key(0), keep, 1, 9), 2u);  // 3 and 4, above the hole
+    EXPECT_EQ(p.pool->find(Pool::key(4)), -1);
+    EXPECT_EQ(p.pool->slot_end(), 1u);  // segment 1's slot is all that is left
+    EXPECT_EQ(p.load(5, 1000), 1);      // the hole is taken first
+    EXPECT_EQ(p.pool->slot_end(), 2u);
+    // Eviction finds the least recently used image in the last slot in use.
+    Pool q(2 * 65536, 1000);
+    ASSERT_EQ(q.load(1, 65536), 0);
+    ASSERT_EQ(q.load(2, 65536), 1);
+    q.pool->pin(0);
+    q.pool->unpin(0);  // 2 is now the least recently used
+    ASSERT_EQ(q.load(3, 65536), 2);  // slot first, then room: 2 goes after slot 2 is taken
+    EXPECT_EQ(q.pool->find(Pool::key(2)), -1);
+    EXPECT_EQ(q.pool->counters().evictions, 1u);
+    EXPECT_EQ(q.pool->slot_end(), 3u);
+    q.pool->release(0);
+    EXPECT_EQ(q.pool->slot_end(), 3u);
+    q.pool->release(2);
+    EXPECT_EQ(q.pool->slot_end(), 0u);  // down past every free slot
+}
+
 TEST(ImagePool, ForgetsMergedAwaySegmentsOfOneBuild) {
     Pool p(1 << 20);
     for (uint64_t s = 1; s <= 4; s++) ASSERT_GE(p.load(s, 1000), 0);

@@ -181,7 +181,7 @@ PoolPin pool_pin(const kyrodb::PoolKey &key, uint64 size, const std::function<vo
     for (;;) {
         LWLockAcquire(control->lock, LW_SHARED);
         // The slot this backend found the image in last time, if it still holds it: finding it
-        // otherwise reads every slot.
+        // otherwise reads every slot in use.
         bool hit = hint >= 0 && uint32(hint) < pool->slot_count() &&
                    pool->slot(hint).state != kyrodb::SlotState::Free && pool->slot(hint).key == key;
         int slot = hit ? hint : pool->find(key);
@@ -279,7 +279,7 @@ PoolUsage pool_usage(const kyrodb::PoolKey *owner) {
     LWLockAcquire(control->lock, LW_SHARED);
     u.arena_bytes = pool->arena_bytes();
     u.counters = pool->counters();
-    for (uint32 i = 0; i < pool->slot_count(); i++) {
+    for (uint32 i = 0; i < pool->slot_end(); i++) {
         const kyrodb::PoolSlot &s = pool->slot(int(i));
         if (s.state != kyrodb::SlotState::Ready) continue;
         // an index's images are those of its current segments; the pool's include doomed ones
