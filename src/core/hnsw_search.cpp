@@ -105,11 +105,11 @@ Searcher::Searcher() = default;
 Searcher::~Searcher() = default;
 
 void Searcher::new_visit(uint32_t count) {
-    if (visited_.size() < count) visited_.resize(count, 0);  // marks of older epochs are never equal
-    if (++epoch_ == 0) {                                     // wrapped: old marks could match again
-        std::fill(visited_.begin(), visited_.end(), 0);
-        epoch_ = 1;
-    }
+    // The last search's marks, recorded as it set them (also if it ended by an exception).
+    for (uint32_t id : marked_) visited_[id >> 6] = 0;
+    marked_.clear();
+    const std::size_t words = (std::size_t(count) + 63) / 64;
+    if (visited_.size() < words) visited_.resize(words, 0);
 }
 
 // `dist` is the traversal distance (a FloatTraversal or an Sq8Traversal): every distance of the walk,
@@ -143,13 +143,12 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     // Beam search on level 0. Deleted nodes are expanded like any other but never kept as
     // results, and the search goes on until it holds ef live results (or runs out of nodes).
     new_visit(count);
-    uint16_t *const visited = visited_.data();
-    const uint16_t epoch = epoch_;
+    uint64_t *const visited = visited_.data();
     if (batch_.size() < seg.header().m0) batch_.resize(seg.header().m0);
     uint32_t *const batch = batch_.data();
     candidates_.clear();
     results_.clear();
-    visited[cur] = epoch;
+    mark(cur);
     uint32_t n_visited = 1;
     candidates_.push_back({cur_dist, cur});
     if (!is_deleted(deleted, cur)) results_.push_back({cur_dist, cur});
@@ -176,8 +175,8 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
         uint32_t nb = 0;
         for (uint32_t j = 0; j < n; j++) {
             uint32_t id = ids[j];
-            if (visited[id] == epoch) continue;
-            visited[id] = epoch;
+            if (visited[id >> 6] >> (id & 63) & 1) continue;
+            mark(id);
             batch[nb++] = id;
             dist.prefetch(id);
         }
@@ -218,7 +217,7 @@ float Searcher::search_impl(const Graph &seg, const float *query, std::size_t ef
     // graph cannot reach (rare, but pruning can orphan a node) are then found by a scan.
     if (results_.size() < ef && n_visited < count && !banded) {
         for (uint32_t i = 0; i < count; i++) {
-            if (visited[i] == epoch || is_deleted(deleted, i)) continue;
+            if (visited[i >> 6] >> (i & 63) & 1 || is_deleted(deleted, i)) continue;
             results_.push_back({dist(i), i});
             std::push_heap(results_.begin(), results_.end(), ResultOrder());
             if (results_.size() > ef) {
