@@ -75,6 +75,11 @@ SET kyrodb.ef_search = 1001;
 SET kyrodb.max_scan_tuples = 0;
 SET kyrodb.flush_threshold = 0;
 SET kyrodb.no_such_setting = 1;
+-- a server setting (postgresql.conf or ALTER SYSTEM), bounds checked either way
+SET kyrodb.prewarm_workers = 1;
+ALTER SYSTEM SET kyrodb.prewarm_workers = 0;
+ALTER SYSTEM SET kyrodb.prewarm_workers = 65;
+SHOW kyrodb.prewarm_workers;
 
 -- kyrodb_flush and kyrodb_index_stats
 SELECT segments, elements, tombstones, hot_rows FROM kyrodb_index_stats('items_l2');

@@ -436,7 +436,7 @@ uint32 prewarm_index(Relation index, uint32 part, uint32 parts) {
         MetaPage meta;
         pg_call([&] { read_meta(index, &meta); });
         try {
-            const uint32 first = parts > 1 ? uint32(uint64(meta.n_segments) * part / parts) : 0;
+            const uint32 first = uint32(uint64(meta.n_segments) * part / parts);
             for (uint32 i = 0; i < meta.n_segments; i++) {
                 segment_image(index, meta, meta.segments[(first + i) % meta.n_segments], false);
                 pg_call([] {
