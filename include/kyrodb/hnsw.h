@@ -28,6 +28,11 @@ struct BuildParams {
                                    // Searcher traverses the graph with (see Searcher::set_use_sq8)
     uint32_t attributes = 0;       // filter attributes: each input row is dim floats followed by an
                                    // attribute row (filter.h), row_floats(dim, attributes) floats in all
+    bool vectors_by_reference = false;  // the graph under construction points at each vector (in the
+                                   // input rows, or the image being extended) instead of holding a copy:
+                                   // at 128 dims a third fewer bytes per element (build_bytes_per_element),
+                                   // but inserts about 20 % slower, as hnswlib cannot prefetch the next
+                                   // vector. The image is the same either way.
 };
 
 // Builds an HNSW graph over n vectors (n rows of row_floats(dim, attributes) floats: each vector,
@@ -62,9 +67,10 @@ std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView
 
 // Bytes per element the build needs at peak (hnswlib graph + image), for the adapter to size segments
 // against maintenance_work_mem; a close upper estimate. Not included: the caller's input arrays and a
-// fixed ~3 MB per build (hnswlib's lock table). With SQ8 the image holds dim more bytes per element.
+// fixed ~3 MB per build (hnswlib's lock table). With SQ8 the image holds dim more bytes per element;
+// with vectors_by_reference the graph holds 4 * dim - 8 fewer.
 std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization = Quantization::None,
-                                   uint32_t attributes = 0);
+                                   uint32_t attributes = 0, bool vectors_by_reference = false);
 
 // `beam` for a segment of `count` elements searched, with the radius the searches before it set,
 // after one of `first` elements was searched at width ef: its share of the beam, and at least 8 to

@@ -25,8 +25,31 @@ extern "C" {
 
 namespace kyrodb::pg {
 
+namespace {
+// Of a segment's element in the graph and the image being built.
+size_t element_bytes(const MetaPage &meta, bool vectors_by_reference) {
+    return kyrodb::build_bytes_per_element(meta.dim, meta.m, static_cast<kyrodb::Quantization>(meta.quantization),
+                                           meta.attributes, vectors_by_reference);
+}
+// Of a row copied in for the build (element row and TID).
+size_t input_row_bytes(const MetaPage &meta) { return sizeof(float) * row_floats(meta) + sizeof(uint64); }
+
+// Whether a segment of `base_elements` read from an image and `added` rows copied in can be built
+// within budget_kb, its graph holding the vectors by value or by reference.
+bool build_fits(const MetaPage &meta, size_t base_elements, size_t added, size_t budget_kb,
+                bool vectors_by_reference) {
+    if (base_elements + added >= UINT32_MAX) return false;
+    return (base_elements + added) * element_bytes(meta, vectors_by_reference) + added * input_row_bytes(meta) <=
+           budget_kb * 1024;
+}
+// The budget (MB) in which `rows` rows are built as one segment (segment_capacity).
+size_t segment_budget_mb(const MetaPage &meta, size_t rows) {
+    return (rows * (element_bytes(meta, true) + input_row_bytes(meta)) + (4 << 20) + (1 << 20) - 1) >> 20;
+}
+}  // namespace
+
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids, size_t n,
-                           const std::function<void(size_t)> &progress, bool background,
+                           const std::function<void(size_t)> &progress, bool background, size_t budget_kb,
                            const ExtendedSegment *base, StagedImage *staged) {
     kyrodb::BuildParams params;
     params.metric = static_cast<kyrodb::Metric>(meta.metric);
@@ -37,6 +60,7 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     params.attributes = meta.attributes;
     params.threads = std::max(1u, std::thread::hardware_concurrency());
     params.seed = meta.next_segment_id;
+    params.vectors_by_reference = !build_fits(meta, base != nullptr ? base->view.count() : 0, n, budget_kb, false);
     // A flush or merge shares the CPUs with queries: they come first.
     params.nice = background ? 10 : 0;
 
@@ -74,24 +98,18 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     return entry;
 }
 
-namespace {
-// Of a segment's element in the graph and the image being built.
-size_t element_bytes(const MetaPage &meta) {
-    return kyrodb::build_bytes_per_element(meta.dim, meta.m, static_cast<kyrodb::Quantization>(meta.quantization),
-                                           meta.attributes);
-}
-// Of a row copied in for the build (element row and TID).
-size_t input_row_bytes(const MetaPage &meta) { return sizeof(float) * row_floats(meta) + sizeof(uint64); }
-}  // namespace
 
+// Budgets are met with the graph pointing at the vectors: segments hold 1.5x the rows (at 128
+// dims), which queries gain from for the index's lifetime. A build that fits by value anyway
+// keeps the copies, which insert faster (write_segment).
 size_t segment_capacity(const MetaPage &meta, size_t budget_kb) {
     size_t budget = budget_kb * 1024;
-    return std::max(size_t(1), std::min(budget / (element_bytes(meta) + input_row_bytes(meta)), size_t(UINT32_MAX)));
+    return std::max(size_t(1),
+                    std::min(budget / (element_bytes(meta, true) + input_row_bytes(meta)), size_t(UINT32_MAX)));
 }
 
 bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, size_t budget_kb) {
-    if (base_elements + added >= UINT32_MAX) return false;
-    return (base_elements + added) * element_bytes(meta) + added * input_row_bytes(meta) <= budget_kb * 1024;
+    return build_fits(meta, base_elements, added, budget_kb, true);
 }
 
 void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advance,
@@ -186,7 +204,7 @@ void flush_batch(BuildState &st) {
     double base = st.done;
     SegmentEntry entry = write_segment(st.index, st.meta, st.rows, st.tids, st.n, [&](size_t done) {
         pg_call([&] { pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, int64(base + done)); });
-    }, false);
+    }, false, size_t(maintenance_work_mem));
     publish(st.index, &entry, nullptr, {});
     pg_call([] { crash_point("build.published"); });
     pg_call([&] { read_meta(st.index, &st.meta); });
@@ -222,11 +240,7 @@ void report_segments(Relation index, const BuildState &st) {
     MetaPage meta;
     read_meta(index, &meta);
     if (meta.n_segments <= 1) return;
-    const size_t per_element = kyrodb::build_bytes_per_element(meta.dim, meta.m,
-                                                               static_cast<kyrodb::Quantization>(meta.quantization),
-                                                               meta.attributes) +
-                               sizeof(float) * row_floats(meta) + sizeof(uint64);
-    const uint64 needed_mb = (uint64(st.indexed) * per_element + (4 << 20) + (1 << 20) - 1) >> 20;
+    const uint64 needed_mb = segment_budget_mb(meta, size_t(st.indexed));
     ereport(NOTICE, (errmsg("index \"%s\" was built as %u segments", RelationGetRelationName(index),
                             meta.n_segments),
                      errdetail("maintenance_work_mem (%dkB) holds the graph of %zu rows at a time.",

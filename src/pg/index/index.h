@@ -218,13 +218,14 @@ void stage_image(const std::vector<uint8_t> &image, StagedImage *staged);
 // attributes, row_floats(meta) floats each) and heap TIDs and writes its
 // pages; the entry still needs publish(). progress(done) is called on this
 // thread while the graph is built. `background`: a flush or merge, whose
-// graph threads run at a lower priority than queries. With `base`, the new
+// graph threads run at a lower priority than queries. `budget_kb`: the
+// memory setting the caller sized the segment by. With `base`, the new
 // segment is base's elements followed by the n rows, its graph base's with
 // the rows inserted (kyrodb::extend_segment). With `staged`, the image is
 // staged in the shared pool for publish().
 SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *rows, const uint64 *tids,
                            size_t n, const std::function<void(size_t)> &progress, bool background,
-                           const ExtendedSegment *base = nullptr, StagedImage *staged = nullptr);
+                           size_t budget_kb, const ExtendedSegment *base = nullptr, StagedImage *staged = nullptr);
 
 // The hot tier records before hot_start moved into a segment.
 struct HotAdvance {

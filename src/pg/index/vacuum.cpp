@@ -221,7 +221,8 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
     } else {
         StagedImage staged;
         SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(),
-                                           [](size_t) {}, true, largest != nullptr ? &base : nullptr, &staged);
+                                           [](size_t) {}, true, size_t(merge_work_mem_mb) << 10,
+                                           largest != nullptr ? &base : nullptr, &staged);
         publish(index, &entry, nullptr, ids, &staged);
     }
     pg_call([] { crash_point("merge.published"); });
@@ -353,7 +354,8 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
             } else {
                 StagedImage staged;
                 SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(),
-                                                   rows.tids.size(), [](size_t) {}, true, nullptr, &staged);
+                                                   rows.tids.size(), [](size_t) {}, true,
+                                                   size_t(maintenance_work_mem), nullptr, &staged);
                 publish(index, &entry, &advance, {}, &staged);
             }
             moved += rows.tids.size();
