@@ -99,13 +99,10 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
 }
 
 
-// Budgets are met with the graph pointing at the vectors: segments hold 1.5x the rows (at 128
-// dims), which queries gain from for the index's lifetime. A build that fits by value anyway
-// keeps the copies, which insert faster (write_segment).
-size_t segment_capacity(const MetaPage &meta, size_t budget_kb) {
+size_t segment_capacity(const MetaPage &meta, size_t budget_kb, bool vectors_by_reference) {
     size_t budget = budget_kb * 1024;
-    return std::max(size_t(1),
-                    std::min(budget / (element_bytes(meta, true) + input_row_bytes(meta)), size_t(UINT32_MAX)));
+    return std::max(size_t(1), std::min(budget / (element_bytes(meta, vectors_by_reference) + input_row_bytes(meta)),
+                                        size_t(UINT32_MAX)));
 }
 
 bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, size_t budget_kb) {
@@ -276,7 +273,9 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     read_meta(index, &st->meta);
     st->cache = index_cache(index);
     st->stride = row_floats(st->meta);
-    st->capacity = segment_capacity(st->meta, size_t(maintenance_work_mem));
+    // The segments a build writes are what queries search until merges fold them: as large as the
+    // budget holds with the graph pointing at the rows.
+    st->capacity = segment_capacity(st->meta, size_t(maintenance_work_mem), true);
     st->allocated = Min(st->capacity, size_t(1024));
     st->rows = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * st->stride * st->allocated));
     st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));

@@ -245,10 +245,13 @@ void publish(Relation index, const SegmentEntry *entry, const HotAdvance *advanc
 
 // Rows one segment may hold so that building it stays within `budget_kb`
 // (maintenance_work_mem for CREATE INDEX and flushes, kyrodb.merge_work_mem
-// for merges).
-size_t segment_capacity(const MetaPage &meta, size_t budget_kb);
+// for merges), with a graph that copies the vectors or (1.5x the rows at 128
+// dims, inserting about 20 % slower) points at them. write_segment copies
+// them whenever that fits.
+size_t segment_capacity(const MetaPage &meta, size_t budget_kb, bool vectors_by_reference);
 // Whether a segment of `base_elements` extended by `added` rows (kyrodb::extend_segment, which
-// reads the base's rows from its image: only the added ones are copied in) fits budget_kb.
+// reads the base's rows from its image: only the added ones are copied in) fits budget_kb, its
+// graph pointing at the vectors.
 bool extension_fits(const MetaPage &meta, size_t base_elements, size_t added, size_t budget_kb);
 
 // The maintenance lock: a heavyweight lock on the metapage. Flush, merge and

@@ -37,7 +37,8 @@ int merge_work_mem_mb = 2048;
 
 namespace {
 
-size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10); }
+// A merge's segment is searched until the next merge: as large as the budget holds.
+size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10, true); }
 bool merge_extension_fits(const MetaPage &meta, size_t base_elements, size_t added) {
     return extension_fits(meta, base_elements, added, size_t(merge_work_mem_mb) << 10);
 }
@@ -318,7 +319,9 @@ uint64 flush_hot_tier(Relation index, bool explicit_call) {
     MetaPage meta;
     pg_call([&] { read_meta(index, &meta); });
     const uint64 target = meta.hot_end;  // rows inserted meanwhile wait for the next flush
-    const size_t capacity = segment_capacity(meta, size_t(maintenance_work_mem));
+    // Flushes race the inserts (a COPY waits on them past kyrodb.hot_tier_limit), and merges
+    // fold their segments into larger ones: they build at the faster, copying, size.
+    const size_t capacity = segment_capacity(meta, size_t(maintenance_work_mem), false);
     const Size record_size = hot_record_size(row_floats(meta));
     uint64 moved = 0;
     bool room = true;
