@@ -98,7 +98,6 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     return entry;
 }
 
-
 size_t segment_capacity(const MetaPage &meta, size_t budget_kb, bool vectors_by_reference) {
     size_t budget = budget_kb * 1024;
     return std::max(size_t(1), std::min(budget / (element_bytes(meta, vectors_by_reference) + input_row_bytes(meta)),
