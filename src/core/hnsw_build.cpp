@@ -86,7 +86,10 @@ class KernelSpace final : public hnswlib::SpaceInterface<float> {
     template <float (*F)(const float *, const float *, std::size_t), bool Ref>
     static float distance(const void *a, const void *b, const void *param) {
         auto at = [](const void *x) {
-            return Ref ? *static_cast<const float *const *>(x) : static_cast<const float *>(x);
+            if (!Ref) return static_cast<const float *>(x);
+            const float *vector;  // hnswlib's data follows a 4-byte-aligned list: copied, not loaded
+            std::memcpy(&vector, x, sizeof vector);
+            return vector;
         };
         return F(at(a), at(b), *static_cast<const std::size_t *>(param));
     }
