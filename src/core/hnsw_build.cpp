@@ -62,14 +62,8 @@ using Graph = hnswlib::HierarchicalNSW<float>;
 // to it in the caller's rows or the image being extended, 8 bytes instead of 4 * dim.
 class KernelSpace final : public hnswlib::SpaceInterface<float> {
   public:
-    KernelSpace(Metric metric, std::size_t dim, bool by_reference) : dim_(dim), by_reference_(by_reference) {
-        if (by_reference)
-            fn_ = metric == Metric::L2 ? &distance<l2, true> : metric == Metric::InnerProduct ? &distance<ip, true>
-                                                                                               : &distance<cosine, true>;
-        else
-            fn_ = metric == Metric::L2 ? &distance<l2, false> : metric == Metric::InnerProduct ? &distance<ip, false>
-                                                                                                : &distance<cosine, false>;
-    }
+    KernelSpace(Metric metric, std::size_t dim, bool by_reference)
+        : dim_(dim), by_reference_(by_reference), fn_(by_reference ? pick<true>(metric) : pick<false>(metric)) {}
     std::size_t get_data_size() override { return by_reference_ ? sizeof(const float *) : dim_ * sizeof(float); }
     hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
     void *get_dist_func_param() override { return &dim_; }
@@ -92,6 +86,11 @@ class KernelSpace final : public hnswlib::SpaceInterface<float> {
             return vector;
         };
         return F(at(a), at(b), *static_cast<const std::size_t *>(param));
+    }
+    template <bool Ref>
+    static hnswlib::DISTFUNC<float> pick(Metric metric) {
+        return metric == Metric::L2 ? &distance<l2, Ref> : metric == Metric::InnerProduct ? &distance<ip, Ref>
+                                                                                           : &distance<cosine, Ref>;
     }
     std::size_t dim_;
     bool by_reference_;

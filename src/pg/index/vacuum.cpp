@@ -37,10 +37,11 @@ int merge_work_mem_mb = 2048;
 
 namespace {
 
+size_t merge_budget_kb() { return size_t(merge_work_mem_mb) << 10; }
 // A merge's segment is searched until the next merge: as large as the budget holds.
-size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, size_t(merge_work_mem_mb) << 10, true); }
+size_t merge_capacity(const MetaPage &meta) { return segment_capacity(meta, merge_budget_kb(), true); }
 bool merge_extension_fits(const MetaPage &meta, size_t base_elements, size_t added) {
-    return extension_fits(meta, base_elements, added, size_t(merge_work_mem_mb) << 10);
+    return extension_fits(meta, base_elements, added, merge_budget_kb());
 }
 
 // Marks elements `ids` (sorted) of directory slot `segment_index` (stable:
@@ -222,8 +223,8 @@ void merge(Relation index, const MetaPage &meta, const std::vector<uint64> &ids)
     } else {
         StagedImage staged;
         SegmentEntry entry = write_segment(index, meta, rows.rows.data(), rows.tids.data(), rows.tids.size(),
-                                           [](size_t) {}, true, size_t(merge_work_mem_mb) << 10,
-                                           largest != nullptr ? &base : nullptr, &staged);
+                                           [](size_t) {}, true, merge_budget_kb(), largest != nullptr ? &base : nullptr,
+                                           &staged);
         publish(index, &entry, nullptr, ids, &staged);
     }
     pg_call([] { crash_point("merge.published"); });
