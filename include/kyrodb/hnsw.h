@@ -33,6 +33,11 @@ struct BuildParams {
                                    // at 128 dims a third fewer bytes per element (build_bytes_per_element),
                                    // but inserts about 20 % slower, as hnswlib cannot prefetch the next
                                    // vector. The image is the same either way.
+    bool graph_order = false;      // element ids follow a breadth-first walk of the graph's level 0 from
+                                   // the entry point instead of the input order, so that neighbours'
+                                   // vectors and codes share pages: on 4 kB pages about 10 % faster
+                                   // searches (floats and codes alike, at 1,000,000 x 128). The graph
+                                   // is the same either way; payload(id) says which input row an id is.
 };
 
 // Builds an HNSW graph over n vectors (n rows of row_floats(dim, attributes) floats: each vector,
@@ -43,7 +48,8 @@ struct BuildParams {
 // build_segment tells the workers to stop, joins them, frees everything (RAII) and rethrows the same
 // exception. Exceptions inside workers (e.g. std::bad_alloc) are captured and rethrown on the calling
 // thread after joining. Vectors must be finite. Element ids in the image are the input order (0..n-1),
-// so payload(i) == payloads[i] and vector(i) equals the input vector i.
+// so payload(i) == payloads[i] and vector(i) equals the input vector i, unless params.graph_order
+// renumbers them (a permutation: each id's vector, attribute row and payload are its input row's).
 // Throws std::invalid_argument for bad parameters (dim == 0, m outside 2..10000, a metric outside
 // the enum, a quantization outside the enum, n >= UINT32_MAX) or a non-finite vector, before any
 // thread starts.
@@ -59,7 +65,8 @@ std::vector<uint8_t> build_segment(const BuildParams &params, const float *vecto
 // tombstones apply to the new image unchanged (deleted elements stay in the graph, as they are in
 // base). params must match base (metric, dim, m, attributes; std::invalid_argument otherwise); the
 // quantization may differ: SQ8 codes are computed over all the vectors. poll as build_segment, with
-// the count of new elements inserted. Memory: build_bytes_per_element for each element, base's
+// the count of new elements inserted. With graph_order only the new elements are renumbered, among ids
+// count()..count()+n-1. Memory: build_bytes_per_element for each element, base's
 // included.
 std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView &base, const float *vectors,
                                     const uint64_t *payloads, std::size_t n,

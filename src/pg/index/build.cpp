@@ -63,6 +63,7 @@ SegmentEntry write_segment(Relation index, const MetaPage &meta, const float *ro
     params.vectors_by_reference = !build_fits(meta, base != nullptr ? base->view.count() : 0, n, budget_kb, false);
     // A flush or merge shares the CPUs with queries: they come first.
     params.nice = background ? 10 : 0;
+    params.graph_order = true;
 
     // Workers never call Postgres; this thread polls for cancel while they run.
     auto poll = [&](size_t done) {
