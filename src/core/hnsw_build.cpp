@@ -290,8 +290,8 @@ void write_attributes(const SegmentHeader &h, const RowSource &source, const std
 // The image id of each of hnswlib's elements (which it numbers in insertion order, shuffled by the
 // threads). Labels (= input index) below `keep` keep their value. The others follow the labels in
 // input order or, with graph_order, in the order a breadth-first walk of level 0 from the entry
-// point first reaches them, so that an element's neighbours tend to lie on the pages its own vector
-// and codes lie on: on 4 kB pages a walk then misses the TLB less often.
+// point first reaches them: the neighbours first reached from one element get consecutive ids, so a
+// search that scores them reads fewer pages (and on 4 kB pages misses the TLB less often).
 std::vector<uint32_t> image_ids(const BuildParams &p, const Graph &graph, std::size_t n, std::size_t keep) {
     std::vector<uint32_t> id_of(n);
     auto label = [&](std::size_t j) { return uint32_t(graph.getExternalLabel(uint32_t(j))); };
