@@ -599,16 +599,18 @@ void expect_renumbering(const SegmentView &in_order, const SegmentView &renumber
         ASSERT_NE(it, id_by_payload.end()) << "element " << r;
         const uint32_t o = old_id[r] = it->second;
         ASSERT_TRUE(seen.insert(o).second) << "element " << r;
-        if (r < keep) ASSERT_EQ(o, r);
+        if (r < keep) {
+            ASSERT_EQ(o, r);
+        }
         ASSERT_EQ(std::memcmp(renumbered.vector(r), in_order.vector(o), dim * sizeof(float)), 0) << r;
         ASSERT_EQ(renumbered.level(r), in_order.level(o)) << r;
-        if (in_order.quantization() == kyrodb::Quantization::SQ8)
+        if (in_order.quantization() == kyrodb::Quantization::SQ8) {
             ASSERT_EQ(std::memcmp(renumbered.sq8_codes(r), in_order.sq8_codes(o), dim), 0) << r;
-        if (in_order.attributes() > 0)
-            ASSERT_EQ(std::memcmp(renumbered.attr_row(r), in_order.attr_row(o),
-                                  kyrodb::attr_row_words(in_order.attributes()) * 8),
-                      0)
-                << r;
+        }
+        if (in_order.attributes() > 0) {
+            const std::size_t bytes = kyrodb::attr_row_words(in_order.attributes()) * 8;
+            ASSERT_EQ(std::memcmp(renumbered.attr_row(r), in_order.attr_row(o), bytes), 0) << r;
+        }
     }
     EXPECT_EQ(old_id[renumbered.header().entry_point], in_order.header().entry_point);
     for (uint32_t r = 0; r < n; r++)
@@ -624,7 +626,9 @@ void expect_renumbering(const SegmentView &in_order, const SegmentView &renumber
             const kyrodb::Posting &post = renumbered.postings(a)[t];
             const uint64_t *row = renumbered.attr_row(post.id);
             ASSERT_EQ(post.is_null, (row[0] >> a) & 1) << "attribute " << a;
-            if (!post.is_null) ASSERT_EQ(post.value, int64_t(row[1 + a])) << "attribute " << a;
+            if (!post.is_null) {
+                ASSERT_EQ(post.value, int64_t(row[1 + a])) << "attribute " << a;
+            }
         }
     for (bool codes : {false, true}) {
         if (codes && in_order.quantization() != kyrodb::Quantization::SQ8) continue;
