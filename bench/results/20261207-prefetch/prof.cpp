@@ -6,7 +6,7 @@
 using namespace kyrodb; using namespace kyrodb_bench;
 int main(int argc,char**argv){
   size_t n=strtoull(argv[1],0,10); int ef=atoi(argv[2]); int reps=atoi(argv[3]); bool sq=argc>4;
-  std::string ip="/tmp/exp/img"+std::to_string(n)+"_0_0";
+  std::string ip=getenv("IMG")?getenv("IMG"):"/tmp/exp/img"+std::to_string(n)+"_0_0";  // IMG: another image (../20261207-graph-order)
   std::vector<uint8_t> img; { std::ifstream f(ip,std::ios::binary); f.seekg(0,std::ios::end); img.resize(f.tellg()); f.seekg(0); f.read((char*)img.data(),img.size()); }
   auto qs=synthetic(1000,128,2);
   SegmentView seg; std::string err; if(!SegmentView::open(img.data(),img.size(),&seg,&err)){fprintf(stderr,"%s\n",err.c_str());return 1;}

@@ -1,22 +1,9 @@
-import json, sys, glob
+import glob, os, sys
 # Per run (o<round>-<db>-<mode>): QPS on 1 connection at each ef_search, and QPS at recall@10 0.95
 # and 0.98 interpolated linearly between the ef steps that bracket it (1 connection; 2 connections
 # use the same recall, since the ef steps are the same). s1: ids in input order, s2: graph order.
-def load(f):
-    d = {}
-    for line in open(f):
-        r = json.loads(line)
-        if r["phase"] != "search" or r["system"] != "kyrodb": continue
-        d.setdefault((r["ef_search"], r["connections"]), {})[r["figure"]] = r["value"]
-    return d
-def at(d, target, conns):
-    efs = sorted(e for (e, c) in d if c == 1)
-    for e0, e1 in zip(efs, efs[1:]):
-        a, b = d[(e0, 1)]["recall@10"], d[(e1, 1)]["recall@10"]
-        if a < target <= b:
-            t = (target - a) / (b - a)
-            q0, q1 = d[(e0, conns)]["qps"], d[(e1, conns)]["qps"]
-            return q0 + t * (q1 - q0)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../20261207-prefetch/server"))
+from summary import load, at  # the prefetch runs' readings, shared
 runs = sorted(glob.glob("o*-*-*.jsonl"))
 print("run            ef10   ef20   ef40   ef80  ef200 | @0.95 1c  @0.98 1c | @0.95 2c")
 res = {}
