@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -79,6 +80,23 @@ std::vector<uint8_t> extend_segment(const BuildParams &params, const SegmentView
 // with vectors_by_reference the graph holds 4 * dim - 8 fewer.
 std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quantization = Quantization::None,
                                    uint32_t attributes = 0, bool vectors_by_reference = false);
+
+// Whether a build that reads its rows once and splits them into segments of at most `capacity` rows
+// ends the segment it is gathering (`gathered` rows) here, `ahead` being an estimate of the rows still
+// to come: when it is full, or holds its even share of the rows left and at least half a share is
+// still to come. Full segments and a small last one would cost queries more at the same recall
+// (secondary_beam gives the small one a narrow beam): 1,000,000 x 128 as 720,000 + 280,000 rows
+// reached recall@10 0.927 at ef_search 20 (0.95 at about 92 us a query), as 500,000 + 500,000 0.958
+// in 74 us. An estimate short of the rows can leave a small last segment, which costs little (small
+// segments are scanned exactly); spare room in the shares would split tables that fit one segment.
+// Without an estimate (ahead < 0) only a full segment ends.
+inline bool segment_complete(std::size_t gathered, double ahead, std::size_t capacity) {
+    if (gathered >= capacity) return true;
+    if (ahead < 0) return false;
+    const double left = double(gathered) + ahead;
+    const double share = std::ceil(left / std::ceil(left / double(capacity)));
+    return double(gathered) >= share && ahead >= share / 2;
+}
 
 // `beam` for a segment of `count` elements searched, with the radius the searches before it set,
 // after one of `first` elements was searched at width ef: its share of the beam, and at least 8 to

@@ -774,3 +774,48 @@ TEST(HnswSearch, RadiusBoundedSearch) {
     EXPECT_GE(recall, 0.95);
     EXPECT_LT(visited_banded, visited_full) << "a bounded search costs less than a full beam";
 }
+
+// The sizes of the segments a build of n rows writes at `capacity` rows a segment, the estimate of
+// the rows still to come being off by `error` (0.05: 5 % too many).
+static std::vector<std::size_t> build_split(std::size_t n, std::size_t capacity, double error) {
+    std::vector<std::size_t> sizes;
+    std::size_t gathered = 0;
+    for (std::size_t read = 1; read <= n; read++) {
+        gathered++;
+        if (kyrodb::segment_complete(gathered, double(n - read) * (1 + error), capacity) || read == n) {
+            sizes.push_back(gathered);
+            gathered = 0;
+        }
+    }
+    return sizes;
+}
+
+TEST(SegmentSplit, EvenSegmentsAsFewAsCapacityAllows) {
+    using Sizes = std::vector<std::size_t>;
+    EXPECT_EQ(build_split(10000000, 7216007, 0), (Sizes{5000000, 5000000}));
+    EXPECT_EQ(build_split(3000, 1079, 0), (Sizes{1000, 1000, 1000}));
+    EXPECT_EQ(build_split(1000, 1000, 0), (Sizes{1000}));
+    EXPECT_EQ(build_split(999, 1000, 0), (Sizes{999}));
+    EXPECT_EQ(build_split(1001, 1000, 0), (Sizes{501, 500}));
+    EXPECT_EQ(build_split(7, 1, 0), Sizes(7, 1));
+    EXPECT_EQ(build_split(123457, 1079, 0).size(), 115u);
+    // An estimate off by up to 10 %: at most two more segments than the fewest, none over capacity;
+    // one too high leaves no small last segment (one too low may: the rows it missed).
+    for (double error : {-0.1, -0.03, -0.01, 0.01, 0.03, 0.1}) {
+        for (std::size_t n : {3000u, 10001u, 123457u}) {
+            Sizes sizes = build_split(n, 1079, error);
+            const std::size_t fewest = (n + 1078) / 1079;
+            EXPECT_LE(sizes.size(), fewest + 2) << n << " " << error;
+            for (std::size_t s : sizes) EXPECT_LE(s, 1079u);
+            if (error > 0) {
+                EXPECT_GE(sizes.back() * 2, *std::max_element(sizes.begin(), sizes.end())) << n << " " << error;
+            }
+        }
+    }
+    // Without an estimate, full segments.
+    std::size_t gathered = 0, cuts = 0;
+    for (std::size_t read = 1; read <= 3000; read++)
+        if (kyrodb::segment_complete(++gathered, -1, 1079)) cuts++, gathered = 0;
+    EXPECT_EQ(cuts, 2u);
+    EXPECT_EQ(gathered, 3000u - 2 * 1079);
+}

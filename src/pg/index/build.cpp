@@ -172,6 +172,10 @@ struct BuildState {
     size_t capacity;     // rows per segment that maintenance_work_mem allows
     size_t n;            // gathered, not yet written
     double indexed;
+    BlockNumber heap_blocks;  // the heap's size when the build began
+    BlockNumber first_block;  // where the scan began (a synchronized scan begins anywhere)
+    BlockNumber block;        // the block being read
+    double indexed_before;    // rows indexed from the blocks before it
     double done;         // rows in written segments, for progress
     double total;        // rows expected, for progress
 };
@@ -210,6 +214,21 @@ void flush_batch(BuildState &st) {
     pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, kPhaseLoad);
 }
 
+// Whether the rows gathered make a segment: segments of about equal size, the
+// rows still to come estimated from the blocks read so far.
+bool batch_complete(BuildState &st, BlockNumber block) {
+    if (st.first_block == InvalidBlockNumber) st.first_block = block;
+    if (block != st.block) {
+        st.block = block;
+        st.indexed_before = st.indexed - 1;
+    }
+    st.heap_blocks = Max(st.heap_blocks, block + 1);
+    const BlockNumber read = (block + st.heap_blocks - st.first_block) % st.heap_blocks;  // before this one
+    const double ahead =
+        read == 0 ? -1 : st.indexed_before / read * (st.heap_blocks - read) - (st.indexed - st.indexed_before);
+    return kyrodb::segment_complete(st.n, ahead, st.capacity);
+}
+
 // Called by the heap scan for each row; plain C except for the guarded flush.
 void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull, bool, void *arg) {
     auto &st = *static_cast<BuildState *>(arg);
@@ -228,7 +247,7 @@ void build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull
     store_attributes(st.cache, values, isnull, dst);
     st.tids[st.n++] = encode_tid(tid);
     st.indexed++;
-    if (st.n == st.capacity) guarded([&] { flush_batch(st); });
+    if (batch_complete(st, ItemPointerGetBlockNumber(tid))) guarded([&] { flush_batch(st); });
 }
 
 // Queries search every segment: say when maintenance_work_mem made more than
@@ -277,6 +296,9 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     // budget holds with the graph pointing at the rows.
     st->capacity = segment_capacity(st->meta, size_t(maintenance_work_mem), true);
     st->allocated = Min(st->capacity, size_t(1024));
+    st->heap_blocks = RelationGetNumberOfBlocks(heap);
+    st->first_block = InvalidBlockNumber;
+    st->block = InvalidBlockNumber;
     st->rows = static_cast<float *>(MemoryContextAllocHuge(build_context, sizeof(float) * st->stride * st->allocated));
     st->tids = static_cast<uint64 *>(MemoryContextAllocHuge(build_context, sizeof(uint64) * st->allocated));
 
