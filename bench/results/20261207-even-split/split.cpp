@@ -1,0 +1,49 @@
+// Two segments (A rows, then n-A rows) searched as the server does: A with ef, B bounded by A's
+// covered distance with beam = formula. Recall@10 of the merge and us per query.
+#include "driver_data.h"
+#include "kyrodb/hnsw.h"
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+using namespace kyrodb; using namespace kyrodb_bench;
+static double now(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();}
+static std::vector<uint8_t> image(const std::string &path, const Dataset &d, size_t from, size_t to){
+  std::vector<uint8_t> img; std::ifstream f(path,std::ios::binary);
+  if(f){ f.seekg(0,std::ios::end); img.resize(f.tellg()); f.seekg(0); f.read((char*)img.data(),img.size()); return img; }
+  std::vector<uint64_t> pay(to-from); for(size_t i=from;i<to;i++) pay[i-from]=i+1;
+  BuildParams p; p.metric=kyrodb::Metric::L2; p.dim=128; p.threads=2; p.graph_order=true;
+  double t0=now(); img=build_segment(p,d.row(from+1),pay.data(),to-from,nullptr); fprintf(stderr,"build %zu %.1fs\n",to-from,now()-t0);
+  std::ofstream o(path,std::ios::binary); o.write((char*)img.data(),img.size()); return img;
+}
+int main(int argc,char**argv){
+  size_t n=1000000, a=strtoull(argv[1],0,10);
+  Dataset d; d.name="syn"; d.dim=128; d.n=n; d.rows=synthetic(n,128,1); d.queries=synthetic(1000,128,2); d.nq=1000;
+  Truth t; if(!load_truth("/tmp/exp/truth1000000",d,10,&t)){fprintf(stderr,"truth\n");return 1;}
+  auto ia=image("/tmp/split/seg_0_"+std::to_string(a),d,0,a);
+  std::vector<uint8_t> ib; if(a<n) ib=image("/tmp/split/seg_"+std::to_string(a)+"_"+std::to_string(n),d,a,n);
+  SegmentView sa,sb; std::string err; SegmentView::open(ia.data(),ia.size(),&sa,&err); if(a<n) SegmentView::open(ib.data(),ib.size(),&sb,&err);
+  Searcher s; std::vector<Neighbor> ra,rb;
+  const char* names[]={"linear","sqrt","full"};
+  int efs[]={20,40,80,120,160,200,300};
+  int modes = a<n?3:1;
+  for(int rep=0;rep<2;rep++) for(int ef: efs) for(int mode=0;mode<modes;mode++){
+    size_t hits=0,want=0,vis=0; double t0=now();
+    std::vector<std::vector<uint32_t>> found(d.nq);
+    for(size_t q=0;q<d.nq;q++){
+      float cov=s.search(sa,d.query(q),ef,nullptr,&ra); vis+=s.visited();
+      std::vector<std::pair<float,uint32_t>> all; for(auto&x:ra) if(x.distance<=cov) all.push_back({x.distance,uint32_t(sa.payload(x.id))});
+      if(a<n){
+        double share=double(n-a)/a; size_t beam = mode==0? secondary_beam(ef,n-a,a) : mode==1? std::min<size_t>(ef,std::max<size_t>(8,size_t(std::ceil(ef*std::sqrt(share))))) : ef;
+        s.search(sb,d.query(q),ef,nullptr,&rb,cov,beam); vis+=s.visited();
+        for(auto&x:rb) all.push_back({x.distance,uint32_t(sb.payload(x.id))});
+      }
+      std::sort(all.begin(),all.end());
+      for(size_t i=0;i<all.size()&&i<10;i++) found[q].push_back(all[i].second);
+    }
+    double el=now()-t0;
+    for(size_t q=0;q<d.nq;q++) score(d,t,q,found[q],10,&hits,&want);
+    printf("a %zu rep %d ef %3d %-6s recall %.4f us/q %.1f visited %.0f\n",a,rep,ef,a<n?names[mode]:"one",double(hits)/want,el*1e6/d.nq,double(vis)/d.nq);
+    fflush(stdout);
+  }
+}
