@@ -1,5 +1,8 @@
 // Two segments (A rows, then n-A rows) searched as the server does: A with ef, B bounded by A's
 // covered distance with beam = formula. Recall@10 of the merge and us per query.
+// ./split A [N]: N rows (1,000,000), the first A in the first segment. At 1 M it runs every ef twice
+// with the three beams (`1m-*.txt`); otherwise once with the scan's beam (the images and truth
+// ab.cpp reads).
 #include "driver_data.h"
 #include "kyrodb/hnsw.h"
 #include <chrono>
@@ -17,17 +20,17 @@ static std::vector<uint8_t> image(const std::string &path, const Dataset &d, siz
   std::ofstream o(path,std::ios::binary); o.write((char*)img.data(),img.size()); return img;
 }
 int main(int argc,char**argv){
-  size_t n=1000000, a=strtoull(argv[1],0,10);
+  size_t a=strtoull(argv[1],0,10), n=argc>2?strtoull(argv[2],0,10):1000000; const bool one_m=n==1000000;
   Dataset d; d.name="syn"; d.dim=128; d.n=n; d.rows=synthetic(n,128,1); d.queries=synthetic(1000,128,2); d.nq=1000;
-  Truth t; if(!load_truth("/tmp/exp/truth1000000",d,10,&t)){fprintf(stderr,"truth\n");return 1;}
-  auto ia=image("/tmp/split/seg_0_"+std::to_string(a),d,0,a);
+  Truth t; std::string tp="/tmp/split/truth"+std::to_string(n); if(!load_truth(tp,d,10,&t)){ t=brute_force(d,10,[](size_t,uint32_t){return true;}); save_truth(tp,t,d.nq);}
+  auto ia=image("/tmp/split/seg_0_"+std::to_string(a)+"_of_"+std::to_string(n),d,0,a);
   std::vector<uint8_t> ib; if(a<n) ib=image("/tmp/split/seg_"+std::to_string(a)+"_"+std::to_string(n),d,a,n);
   SegmentView sa,sb; std::string err; SegmentView::open(ia.data(),ia.size(),&sa,&err); if(a<n) SegmentView::open(ib.data(),ib.size(),&sb,&err);
   Searcher s; std::vector<Neighbor> ra,rb;
   const char* names[]={"linear","sqrt","full"};
-  int efs[]={20,40,80,120,160,200,300};
-  int modes = a<n?3:1;
-  for(int rep=0;rep<2;rep++) for(int ef: efs) for(int mode=0;mode<modes;mode++){
+  std::vector<int> efs=one_m?std::vector<int>{20,40,80,120,160,200,300}:std::vector<int>{20,40,60,80,120,160,200};
+  int modes = a<n&&one_m?3:1;
+  for(int rep=0;rep<(one_m?2:1);rep++) for(int ef: efs) for(int mode=0;mode<modes;mode++){
     size_t hits=0,want=0,vis=0; double t0=now();
     std::vector<std::vector<uint32_t>> found(d.nq);
     for(size_t q=0;q<d.nq;q++){
