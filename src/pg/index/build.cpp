@@ -1,6 +1,7 @@
 // CREATE INDEX: read the heap, build HNSW segments with every core, write them
-// as pages. Vectors are gathered up to what maintenance_work_mem allows for a
-// build; each full batch becomes one segment, so any table can be indexed.
+// as pages. Vectors are gathered in batches of an even share of the rows, each
+// within what maintenance_work_mem allows for a build; each batch becomes one
+// segment, so any table can be indexed.
 #include "runtime/crash.h"
 #include "runtime/guard.h"
 #include "index/attributes.h"
@@ -292,8 +293,8 @@ IndexBuildResult *build(Relation heap, Relation index, IndexInfo *info) {
     read_meta(index, &st->meta);
     st->cache = index_cache(index);
     st->stride = row_floats(st->meta);
-    // The segments a build writes are what queries search until merges fold them: as large as the
-    // budget holds with the graph pointing at the rows.
+    // The segments a build writes are what queries search until merges fold them: as few as the
+    // budget allows with the graph pointing at the rows, of equal size (batch_complete).
     st->capacity = segment_capacity(st->meta, size_t(maintenance_work_mem), true);
     st->allocated = Min(st->capacity, size_t(1024));
     st->heap_blocks = RelationGetNumberOfBlocks(heap);
