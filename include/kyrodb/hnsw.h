@@ -84,12 +84,13 @@ std::size_t build_bytes_per_element(uint32_t dim, uint32_t m, Quantization quant
 // Whether a build that reads its rows once and splits them into segments of at most `capacity` rows
 // ends the segment it is gathering (`gathered` rows) here, `ahead` being an estimate of the rows still
 // to come: when it is full, or holds its even share of the rows left and at least half a share is
-// still to come. Full segments and a small last one would cost queries more at the same recall
-// (secondary_beam gives the small one a narrow beam): 1,000,000 x 128 as 720,000 + 280,000 rows
-// reached recall@10 0.927 at ef_search 20 (0.95 at about 92 us a query), as 500,000 + 500,000 0.958
-// in 74 us. An estimate short of the rows can leave a small last segment, which costs little (small
-// segments are scanned exactly); spare room in the shares would split tables that fit one segment.
-// Without an estimate (ahead < 0) only a full segment ends.
+// still to come. Full segments and a small last one return fewer true neighbours at the same
+// ef_search (secondary_beam gives the small one a narrow beam) and cost the same or more at the
+// same recall: at recall@10 0.95, 1,000,000 x 128 as 500,000 + 500,000 rows took 0.8-0.9x the time
+// of 720,000 + 280,000, and 3,000,000 as 1,500,000 + 1,500,000 0.9x that of 2,160,000 + 840,000
+// (bench/results/20261207-even-split). An estimate short of the rows can leave a small last
+// segment, which costs little (small segments are scanned exactly); spare room in the shares would
+// split tables that fit one segment. Without an estimate (ahead < 0) only a full segment ends.
 inline bool segment_complete(std::size_t gathered, double ahead, std::size_t capacity) {
     if (gathered >= capacity) return true;
     if (ahead < 0) return false;
