@@ -1,21 +1,14 @@
 // Interleaved A/B of two splits of the same n rows: layout X (a rows + rest) and Y (b rows + rest),
 // each searched as the server does (second segment bounded by the first's covered distance, beam by
 // secondary_beam). Prints recall, us/query, visited per ef, alternating X and Y, several rounds.
-#include "driver_data.h"
-#include "kyrodb/hnsw.h"
-#include <chrono>
-#include <cstdio>
-#include <fstream>
-using namespace kyrodb; using namespace kyrodb_bench;
-static double now(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();}
-static std::vector<uint8_t> load(const std::string &p){ std::vector<uint8_t> img; std::ifstream f(p,std::ios::binary); f.seekg(0,std::ios::end); img.resize(f.tellg()); f.seekg(0); f.read((char*)img.data(),img.size()); return img; }
+#include "split_images.h"
+using namespace split;
 struct Layout { size_t a; std::vector<uint8_t> ia, ib; SegmentView sa, sb; };
 int main(int argc,char**argv){
   size_t n=strtoull(argv[1],0,10); int rounds=atoi(argv[4]);
-  Dataset d; d.name="syn"; d.dim=128; d.n=n; d.rows=synthetic(n,128,1); d.queries=synthetic(1000,128,2); d.nq=1000;
-  Truth t; if(!load_truth("/tmp/split/truth"+std::to_string(n),d,10,&t)) return 1;
+  Dataset d=synthetic_rows(n); Truth t=truth(d);
   Layout L[2]; L[0].a=strtoull(argv[2],0,10); L[1].a=strtoull(argv[3],0,10);
-  for(auto &l: L){ l.ia=load("/tmp/split/seg_0_"+std::to_string(l.a)+"_of_"+std::to_string(n)); l.ib=load("/tmp/split/seg_"+std::to_string(l.a)+"_"+std::to_string(n));
+  for(auto &l: L){ l.ia=image(d,0,l.a); l.ib=image(d,l.a,n);
     std::string e; SegmentView::open(l.ia.data(),l.ia.size(),&l.sa,&e); SegmentView::open(l.ib.data(),l.ib.size(),&l.sb,&e); }
   Searcher s; std::vector<Neighbor> ra,rb;
   int efs[]={20,30,40,50,60,80,100};

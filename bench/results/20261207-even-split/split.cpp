@@ -3,28 +3,14 @@
 // ./split A [N]: N rows (1,000,000), the first A in the first segment. At 1 M it runs every ef twice
 // with the three beams (`1m-*.txt`); otherwise once with the scan's beam (the images and truth
 // ab.cpp reads).
-#include "driver_data.h"
-#include "kyrodb/hnsw.h"
-#include <chrono>
+#include "split_images.h"
 #include <cmath>
-#include <cstdio>
-#include <fstream>
-using namespace kyrodb; using namespace kyrodb_bench;
-static double now(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();}
-static std::vector<uint8_t> image(const std::string &path, const Dataset &d, size_t from, size_t to){
-  std::vector<uint8_t> img; std::ifstream f(path,std::ios::binary);
-  if(f){ f.seekg(0,std::ios::end); img.resize(f.tellg()); f.seekg(0); f.read((char*)img.data(),img.size()); return img; }
-  std::vector<uint64_t> pay(to-from); for(size_t i=from;i<to;i++) pay[i-from]=i+1;
-  BuildParams p; p.metric=kyrodb::Metric::L2; p.dim=128; p.threads=2; p.graph_order=true;
-  double t0=now(); img=build_segment(p,d.row(from+1),pay.data(),to-from,nullptr); fprintf(stderr,"build %zu %.1fs\n",to-from,now()-t0);
-  std::ofstream o(path,std::ios::binary); o.write((char*)img.data(),img.size()); return img;
-}
+using namespace split;
 int main(int argc,char**argv){
   size_t a=strtoull(argv[1],0,10), n=argc>2?strtoull(argv[2],0,10):1000000; const bool one_m=n==1000000;
-  Dataset d; d.name="syn"; d.dim=128; d.n=n; d.rows=synthetic(n,128,1); d.queries=synthetic(1000,128,2); d.nq=1000;
-  Truth t; std::string tp="/tmp/split/truth"+std::to_string(n); if(!load_truth(tp,d,10,&t)){ t=brute_force(d,10,[](size_t,uint32_t){return true;}); save_truth(tp,t,d.nq);}
-  auto ia=image("/tmp/split/seg_0_"+std::to_string(a)+"_of_"+std::to_string(n),d,0,a);
-  std::vector<uint8_t> ib; if(a<n) ib=image("/tmp/split/seg_"+std::to_string(a)+"_"+std::to_string(n),d,a,n);
+  Dataset d=synthetic_rows(n); Truth t=truth(d);
+  auto ia=image(d,0,a);
+  std::vector<uint8_t> ib; if(a<n) ib=image(d,a,n);
   SegmentView sa,sb; std::string err; SegmentView::open(ia.data(),ia.size(),&sa,&err); if(a<n) SegmentView::open(ib.data(),ib.size(),&sb,&err);
   Searcher s; std::vector<Neighbor> ra,rb;
   const char* names[]={"linear","sqrt","full"};
