@@ -17,18 +17,22 @@ def at(d, target, conns):
             t = (target - a) / (b - a)
             q0, q1 = d[(e0, conns)]["qps"], d[(e1, conns)]["qps"]
             return q0 + t * (q1 - q0)
-if __name__ == "__main__":  # ../../20261207-graph-order/server/summary.py imports load and at
-    runs = sorted(glob.glob("r*-*-*.jsonl"))
-    print("run                 ef10   ef20   ef40   ef80  ef200 | @0.95 1c  @0.98 1c | @0.95 2c")
+# Prints a line per run (the jsonl files matching `pattern`, names `width` wide) and returns
+# {run: (QPS at 0.95 on 1 connection, at 0.98 on 1, at 0.95 on 2)}.
+def table(pattern, width):
+    print(f"{'run':{width}s}   ef10   ef20   ef40   ef80  ef200 | @0.95 1c  @0.98 1c | @0.95 2c")
     res = {}
-    for f in runs:
+    for f in sorted(glob.glob(pattern)):
         d = load(f)
         name = f[:-6]
         q = [d[(e, 1)]["qps"] for e in (10, 20, 40, 80, 200)]
         a95, a98, b95 = at(d, 0.95, 1), at(d, 0.98, 1), at(d, 0.95, 2)
         res[name] = (a95, a98, b95)
-        print(f"{name:18s} " + " ".join(f"{x:6.0f}" for x in q) + f" | {a95:8.0f} {a98:9.0f} | {b95:8.0f}")
+        print(f"{name:{width}s} " + " ".join(f"{x:6.0f}" for x in q) + f" | {a95:8.0f} {a98:9.0f} | {b95:8.0f}")
     print()
+    return res
+if __name__ == "__main__":  # ../../20261207-graph-order/server/summary.py imports load, at and table
+    res = table("r*-*-*.jsonl", 18)
     for r in sorted({k.split('-')[0] for k in res}):
         g = lambda lib, mode, i: res[f"{r}-{lib}-{mode}"][i]
         print(f"{r}: new/old floats @0.95 {g('new','off',0)/g('old','off',0):.2f} @0.98 {g('new','off',1)/g('old','off',1):.2f} 2c {g('new','off',2)/g('old','off',2):.2f}"
