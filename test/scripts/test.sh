@@ -20,9 +20,18 @@ $SUDO make -s install >/dev/null || { echo "install failed"; exit 1; }
 
 passed=0
 failed=0
+failures=
 count() {  # count PASSED FAILED
     passed=$((passed + $1))
     failed=$((failed + $2))
+}
+# failure PART LINES: names what failed, for the list printed last (CI may
+# show only the end of this output)
+failure() {
+    local line
+    while IFS= read -r line; do
+        [ -n "$line" ] && failures+="$1: $line"$'\n'
+    done <<<"$2"
 }
 
 # run_gtest BINARY: run a GoogleTest binary and count its results.
@@ -38,6 +47,9 @@ run_gtest() {
     # summary at all, counts as one failure.
     f=$(grep -oE '^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_/.]*' "$log" | sort -u | wc -l)
     if [ "$f" -eq 0 ] && { [ "$rc" -ne 0 ] || [ -z "$p" ]; }; then f=1; fi
+    failure "$(basename "$1")" "$(grep -oE '^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_/.]*' "$log" | sort -u | cut -c14-)"
+    [ "$f" -gt 0 ] && [ "$rc" -ne 0 ] && [ -z "$(grep -E '^\[  FAILED  \]' "$log")" ] &&
+        failure "$(basename "$1")" "exit status $rc, no test named"
     count "${p:-0}" "$f"
     rm -f "$log"
 }
@@ -60,6 +72,7 @@ if [ -z "$foreign" ]; then
     count 1 0
 else
     echo "not ok: exported symbols without the kyrodb_ prefix:"; echo "$foreign" | head -n 20
+    failure symbols "exported without the kyrodb_ prefix"
     count 0 1
 fi
 
@@ -102,7 +115,8 @@ status=$?
 grep -E '^(ok|not ok|test |     |=)|tests (passed|failed)' "$regress_log" | grep -v '^=\+$' || true
 p=$(grep -cE '^(ok|test .* \.\.\. ok)' "$regress_log")
 f=$(grep -cE '^(not ok|test .* \.\.\. FAILED)|FAILED \(ignored\)' "$regress_log")
-if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then cat "$regress_log"; f=1; fi
+if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then cat "$regress_log"; f=1; failure pg_regress "exit status $status"; fi
+failure pg_regress "$(grep -E '^(not ok|test .* \.\.\. FAILED)|FAILED \(ignored\)' "$regress_log")"
 [ -f regression.diffs ] && [ "$f" -gt 0 ] && head -n 200 regression.diffs
 count "$p" "$f"
 rm -f "$regress_log"
@@ -121,7 +135,7 @@ if [ -n "$pgvector_src" ]; then
         mkdir -p "$work/pgvector" && tar xzf "$pgvector_src" -C "$work/pgvector" &&
             make -s -C "$work/pgvector/pgvector-0.8.6" PG_CONFIG="$PG_BIN/pg_config" OPTFLAGS= >/dev/null 2>&1 &&
             $SUDO make -s -C "$work/pgvector/pgvector-0.8.6" PG_CONFIG="$PG_BIN/pg_config" install >/dev/null ||
-            { echo "pgvector build failed"; count 0 1; }
+            { echo "pgvector build failed"; failure pgvector "build failed"; count 0 1; }
     fi
     grep -qs "default_version = '0.8.6'" "$("$PG_BIN/pg_config" --sharedir)/extension/vector.control" && pgvector=1
 else
@@ -157,6 +171,9 @@ if ls test/t/*.pl >/dev/null 2>&1; then
             for s in "$tap"/tmp_check/log/"$t"_*.log; do [ -f "$s" ] && { echo "== $s"; tail -n 30 "$s"; }; done
         done
         [ "$f" -eq 0 ] && f=1
+        # each failed check under its file's name; a file that died also by its status
+        failure TAP "$(awk '/^t\/[^ ]*\.pl /{file=$1} /^ *not ok [0-9]/{sub(/^ */, ""); print file ": " $0}' "$tap_log")"
+        failure TAP "$(grep -E '^t/[^ ]*\.pl .*Wstat' "$tap_log")"
     fi
     count "$p" "$f"
     rm -f "$tap_log"
@@ -179,6 +196,7 @@ else
     if ! (cd "$clients" && as_owner env npm_config_cache="$clients/.npm" npm ci --no-audit --no-fund) >"$clients_log" 2>&1; then
         tail -n 30 "$clients_log"
         echo "npm ci failed"
+        failure clients "npm ci failed"
         count 0 1
     else
         modes=standalone
@@ -190,6 +208,7 @@ else
             if ! { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" &&
                    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" -c "$ext"; } >"$clients_log" 2>&1; then
                 cat "$clients_log"
+                failure "clients ($mode)" "database setup failed"
                 count 0 1
                 continue
             fi
@@ -207,6 +226,8 @@ else
                 grep -E -A25 '^not ok [0-9]' "$clients_log" | head -n 150
                 [ -z "$p" ] && tail -n 30 "$clients_log"  # died before its summary
                 [ "$f" -eq 0 ] && f=1
+                failure "clients ($mode)" "$(grep -E '^not ok [0-9]' "$clients_log")"
+                [ -z "$(grep -E '^not ok [0-9]' "$clients_log")" ] && failure "clients ($mode)" "exit status $status"
             fi
             count "${p:-0}" "$f"
         done
@@ -220,6 +241,7 @@ if [ "${SANITIZE:-0}" = 1 ]; then
     if [ -n "$reports" ]; then
         echo "== sanitizer reports in:"
         for r in $reports; do echo "$r"; grep -A30 -E 'ERROR: AddressSanitizer|runtime error:' "$r" | head -60; done
+        failure sanitizers "$reports"
         count 0 1
     else
         echo "== sanitizers: no report in any server log"
@@ -228,5 +250,9 @@ if [ "${SANITIZE:-0}" = 1 ]; then
 fi
 
 echo
+if [ -n "$failures" ]; then
+    echo "== what failed"
+    printf '%s' "$failures"
+fi
 echo "kyrodb: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
