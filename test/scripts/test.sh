@@ -36,7 +36,7 @@ failure() {
 
 # run_gtest BINARY: run a GoogleTest binary and count its results.
 run_gtest() {
-    local log p f rc
+    local log p f rc names
     log=$(mktemp)
     "$1" --gtest_brief=1 >"$log" 2>&1
     rc=$?
@@ -45,11 +45,13 @@ run_gtest() {
     # Brief output names each failed test on a "[  FAILED  ] Suite.Test" line and prints no
     # count of them. A non-zero exit with none named (a crash, an exit from a test), or no
     # summary at all, counts as one failure.
-    f=$(grep -oE '^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_/.]*' "$log" | sort -u | wc -l)
-    if [ "$f" -eq 0 ] && { [ "$rc" -ne 0 ] || [ -z "$p" ]; }; then f=1; fi
-    failure "$(basename "$1")" "$(grep -oE '^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_/.]*' "$log" | sort -u | cut -c14-)"
-    [ "$f" -gt 0 ] && [ "$rc" -ne 0 ] && [ -z "$(grep -E '^\[  FAILED  \]' "$log")" ] &&
-        failure "$(basename "$1")" "exit status $rc, no test named"
+    names=$(grep -oE '^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_/.]*' "$log" | sort -u | cut -c14-)
+    f=$(grep -c . <<<"$names")
+    failure "$(basename "$1")" "$names"
+    if [ "$f" -eq 0 ] && { [ "$rc" -ne 0 ] || [ -z "$p" ]; }; then
+        f=1
+        failure "$(basename "$1")" "exit status $rc, no failed test named or no summary"
+    fi
     count "${p:-0}" "$f"
     rm -f "$log"
 }
