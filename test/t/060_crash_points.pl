@@ -99,7 +99,7 @@ for my $action (qw(error panic)) {
 		if ($action eq 'error') {
 			like($err, qr/crash point "\Q$point\E" reached/, "$label: the point was reached");
 		} else {
-			$node->poll_query_until('postgres', 'SELECT true') or die "$label: the server did not come back";
+			wait_for_connections($node) or die "$label: the server did not come back";
 			my $panicked = $node->log_contains(qr/PANIC:  kyrodb crash point "\Q$point\E" reached/, $log_offset);
 			ok($panicked, "$label: the point was reached");
 			# The prewarm launcher runs again after a crash restart, not only after

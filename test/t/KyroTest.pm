@@ -6,7 +6,8 @@ use Exporter 'import';
 use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(copy_from_command crash_and_restart id_recall kyrodb_node pgbench_files rows_not_found);
+our @EXPORT = qw(copy_from_command crash_and_restart id_recall kyrodb_node pgbench_files rows_not_found
+	wait_for_connections);
 
 # A hard crash: SIGKILL to the postmaster and to every one of its processes
 # at once (as a power cut would leave them), then a restart, which runs crash
@@ -22,6 +23,22 @@ sub crash_and_restart {
 		usleep(10_000) while kill 0, $pid;
 	}
 	$node->start;
+}
+
+# Waits until NODE accepts connections again after a crash it restarts from by
+# itself (a PANIC); false after the default timeout. Not poll_query_until: it
+# writes its query to psql's stdin, and a psql that has already exited on "the
+# database system is in recovery mode" makes that write die of a broken pipe.
+sub wait_for_connections {
+	my ($node) = @_;
+	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default) {
+		my ($out, $err) = ('', '');
+		IPC::Run::run(['psql', '-XAt', '-d', $node->connstr('postgres'), '-c', 'SELECT true'],
+			'<', '/dev/null', '>', \$out, '2>', \$err);
+		return 1 if $out eq "t\n";
+		usleep(100_000);
+	}
+	return 0;
 }
 
 # A started node with kyrodb preloaded and the extension created.
