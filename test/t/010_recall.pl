@@ -93,13 +93,23 @@ diag("synthetic 100000x128 L2: build ${secs}s; recall\@10 $r10 at ef_search 10, 
 	  . qps('synth', 'synth_q', '<->', 100, 100) . " QPS)");
 cmp_ok($r40, '>=', 0.95, 'synthetic: recall@10 at default ef_search is at least 0.95');
 # Recall never falls as ef_search rises, below LIMIT too (where later stages find the rest).
+# Counted in neighbours found of the 1,000 (100 queries, top 10): at no ef_search fewer than at
+# a smaller one, but for one. Graphs are built by two threads, so each run's graph differs and a
+# wider beam can lose a neighbour a narrower one found by chance (1,000 -> 999 in one run of
+# many); the fall the issue fixed was systematic, 31 of 1,000.
 sub monotonic {
 	my ($what) = @_;
 	my @efs = (5, 10, 20, 40, 80, 160);
 	my @r = map { recall('synth', 'synth', 'synth_q', '<->', $_) } @efs;
 	diag("$what: recall\@10 at ef_search @efs: @r");
-	my @falls = grep { $r[$_] < $r[$_ - 1] } 1 .. $#r;
-	is(scalar(@falls), 0, "$what: recall does not fall as ef_search rises");
+	my @found = map { sprintf('%.0f', $_ * 1000) } @r;
+	my $best = 0;
+	my @falls;
+	for my $i (0 .. $#found) {
+		push @falls, $efs[$i] if $found[$i] < $best - 1;
+		$best = $found[$i] if $found[$i] > $best;
+	}
+	is("@falls", '', "$what: recall does not fall as ef_search rises (by more than one neighbour of 1,000)");
 	return $r[3];
 }
 monotonic('synthetic, one segment');
