@@ -116,9 +116,10 @@ make -s installcheck >"$regress_log" 2>&1
 status=$?
 grep -E '^(ok|not ok|test |     |=)|tests (passed|failed)' "$regress_log" | grep -v '^=\+$' || true
 p=$(grep -cE '^(ok|test .* \.\.\. ok)' "$regress_log")
-f=$(grep -cE '^(not ok|test .* \.\.\. FAILED)|FAILED \(ignored\)' "$regress_log")
+failed_lines=$(grep -E '^(not ok|test .* \.\.\. FAILED)|FAILED \(ignored\)' "$regress_log")
+f=$(grep -c . <<<"$failed_lines")
+failure pg_regress "$failed_lines"
 if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then cat "$regress_log"; f=1; failure pg_regress "exit status $status"; fi
-failure pg_regress "$(grep -E '^(not ok|test .* \.\.\. FAILED)|FAILED \(ignored\)' "$regress_log")"
 [ -f regression.diffs ] && [ "$f" -gt 0 ] && head -n 200 regression.diffs
 count "$p" "$f"
 rm -f "$regress_log"
@@ -228,8 +229,8 @@ else
                 grep -E -A25 '^not ok [0-9]' "$clients_log" | head -n 150
                 [ -z "$p" ] && tail -n 30 "$clients_log"  # died before its summary
                 [ "$f" -eq 0 ] && f=1
-                failure "clients ($mode)" "$(grep -E '^not ok [0-9]' "$clients_log")"
-                [ -z "$(grep -E '^not ok [0-9]' "$clients_log")" ] && failure "clients ($mode)" "exit status $status"
+                failed_lines=$(grep -E '^not ok [0-9]' "$clients_log")
+                failure "clients ($mode)" "${failed_lines:-exit status $status}"
             fi
             count "${p:-0}" "$f"
         done
