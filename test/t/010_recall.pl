@@ -94,9 +94,9 @@ diag("synthetic 100000x128 L2: build ${secs}s; recall\@10 $r10 at ef_search 10, 
 cmp_ok($r40, '>=', 0.95, 'synthetic: recall@10 at default ef_search is at least 0.95');
 # Recall never falls as ef_search rises, below LIMIT too (where later stages find the rest).
 # Counted in neighbours found of the 1,000 (100 queries, top 10): at no ef_search fewer than at
-# a smaller one, but for one. Graphs are built by two threads, so each run's graph differs and a
-# wider beam can lose a neighbour a narrower one found by chance (1,000 -> 999 in one run of
-# many); the fall the issue fixed was systematic, 31 of 1,000.
+# a smaller one, but for one. Graphs are built by one thread per CPU, so each run's graph
+# differs and a wider beam can lose a neighbour a narrower one found by chance (1,000 -> 999 in
+# one run of many); the fall the issue fixed was systematic, 31 of 1,000.
 sub monotonic {
 	my ($what) = @_;
 	my @efs = (5, 10, 20, 40, 80, 160);
